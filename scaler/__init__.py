@@ -1,0 +1,1 @@
+"""The scaler: reads consumer lag and worker heartbeats, starts and stops worker processes."""

@@ -1,0 +1,93 @@
+"""The `translator` command: up, worker, submit, models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from translator import logs
+from translator.messages import MODEL_TYPES
+from translator.settings import TranslatorSettings
+from translator.subjects import Pool
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="translator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="embedded NATS (unless NATS_URL) and the worker pools")
+    worker = commands.add_parser("worker", help="one worker process of a pool")
+    worker.add_argument("--pool", choices=[p.value for p in Pool], required=True)
+    submit = commands.add_parser("submit", help="translate TEXT through NATS; one JSON per line")
+    submit.add_argument("text")
+    submit.add_argument("--from", dest="source", default="fr")
+    submit.add_argument("--to", dest="targets", action="append", required=True)
+    submit.add_argument("--model", choices=MODEL_TYPES, default="basic")
+    submit.add_argument("--conversation", default="cli")
+    submit.add_argument("--timeout", type=float, default=120.0)
+    models = commands.add_parser("models", help="list, download or generate models")
+    actions = models.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="configured models and whether they are present")
+    download = actions.add_parser("download", help="download into MODELS_PATH")
+    download.add_argument("model_types", nargs="*", metavar="TYPE", help="default: all types")
+    random = actions.add_parser("random", help="write a model with RANDOM WEIGHTS (tests only)")
+    random.add_argument("directory")
+    random.add_argument("--arch", choices=["t5", "nllb", "m2m100", "marian"], default="t5")
+    random.add_argument("--shape", choices=["tiny", "small"], default="tiny")
+    random.add_argument("--output-tokens", type=int, default=8)
+    random.add_argument("--fixed-length", action="store_true")
+    random.add_argument("--pair", nargs=2, default=["en", "fr"], metavar=("SRC", "TGT"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = TranslatorSettings()
+    logs.configure(settings.log_level, settings.log_json)
+    if args.command == "worker":
+        from translator.runner import run_worker
+
+        return anyio.run(run_worker, settings, Pool(args.pool))
+    if args.command == "up":
+        from translator.up import run_up
+
+        return anyio.run(run_up, settings)
+    if args.command == "submit":
+        return anyio.run(_submit, settings, args)
+    from translator import model_commands
+
+    return model_commands.run(settings, args)
+
+
+async def _submit(settings: TranslatorSettings, args: argparse.Namespace) -> int:
+    from translator.client import translate
+    from translator.connection import connect
+    from translator.errors import TranslatorError
+    from translator.messages import TranslationRequest
+
+    request = TranslationRequest(
+        message_id=f"cli-{anyio.current_time():.0f}",
+        text=args.text,
+        source_language=args.source,
+        target_languages=tuple(args.targets),
+        model_type=args.model,
+        conversation_id=args.conversation,
+    )
+    nc = await connect(settings, "translator-submit")
+    try:
+        results = await translate(nc, request, timeout=args.timeout)
+    except (TranslatorError, TimeoutError) as exc:
+        print(json.dumps({"error": str(exc) or "timed out"}), file=sys.stderr)
+        return 1
+    finally:
+        await nc.close()
+    for result in results:
+        print(result.model_dump_json(by_alias=True))
+    return 0 if all(r.status == "ok" for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

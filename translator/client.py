@@ -1,0 +1,51 @@
+"""A small NATS-native client: publish a request, await its results (one per language)."""
+
+from __future__ import annotations
+
+import anyio
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.errors import APIError
+
+from translator.errors import PoolFull
+from translator.messages import TranslationRequest, TranslationResult, encode
+from translator.subjects import HEADER_MSG_ID, HEADER_REPLY_TO, request_subject
+
+_STREAM_FULL_CODES = {10077, 10078}  # maximum messages / maximum bytes exceeded
+
+
+def is_pool_full(error: APIError) -> bool:
+    text = (error.description or "").lower()
+    return error.err_code in _STREAM_FULL_CODES or "maximum messages" in text
+
+
+async def submit(nc: Client, request: TranslationRequest, reply_to: str) -> None:
+    """Store the request in its pool's stream; PoolFull when the pool is at capacity."""
+    headers = {HEADER_MSG_ID: request.task_id, HEADER_REPLY_TO: reply_to}
+    try:
+        await nc.jetstream().publish(
+            request_subject(request.pool), encode(request), headers=headers
+        )
+    except APIError as error:
+        if is_pool_full(error):
+            raise PoolFull(request.pool.value) from error
+        raise
+
+
+async def translate(
+    nc: Client, request: TranslationRequest, timeout: float = 60.0
+) -> list[TranslationResult]:
+    """Results for every target language, in the request's order; TimeoutError if late."""
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    results: dict[str, TranslationResult] = {}
+    try:
+        await submit(nc, request, inbox)
+        with anyio.fail_after(timeout):
+            while len(results) < len(request.target_languages):
+                msg: Msg = await sub.next_msg(timeout=None)
+                result = TranslationResult.model_validate_json(msg.data)
+                results.setdefault(result.target_language, result)
+    finally:
+        await sub.unsubscribe()
+    return [results[lang] for lang in request.target_languages if lang in results]

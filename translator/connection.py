@@ -1,0 +1,71 @@
+"""Connecting to NATS as the settings say: URL, user/password, token, creds file, TLS."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+
+from translator.settings import NatsSettings
+
+log = logging.getLogger(__name__)
+DEFAULT_URL = "nats://127.0.0.1:4222"
+
+
+def _tls(settings: NatsSettings) -> ssl.SSLContext | None:
+    if not (settings.nats_tls_ca or settings.nats_tls_cert):
+        return None
+    context = ssl.create_default_context(
+        cafile=str(settings.nats_tls_ca) if settings.nats_tls_ca else None
+    )
+    if settings.nats_tls_cert and settings.nats_tls_key:
+        context.load_cert_chain(str(settings.nats_tls_cert), str(settings.nats_tls_key))
+    return context
+
+
+def connect_options(settings: NatsSettings, name: str) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "servers": [settings.nats_url or DEFAULT_URL],
+        "name": name,
+        "connect_timeout": settings.nats_connect_timeout,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 1,
+        "allow_reconnect": True,
+    }
+    if settings.nats_user:
+        options["user"] = settings.nats_user
+        options["password"] = settings.nats_password
+    if settings.nats_token:
+        options["token"] = settings.nats_token
+    if settings.nats_creds:
+        options["user_credentials"] = str(settings.nats_creds)
+    tls = _tls(settings)
+    if tls is not None:
+        options["tls"] = tls
+    return options
+
+
+async def _on_error(exc: Exception) -> None:
+    log.warning("nats: %s", exc)
+
+
+async def _on_disconnected() -> None:
+    log.warning("nats: disconnected")
+
+
+async def _on_reconnected() -> None:
+    log.info("nats: reconnected")
+
+
+async def connect(settings: NatsSettings, name: str) -> Client:
+    """A connection that reconnects forever and logs its ups and downs."""
+    client: Client = await nats.connect(
+        **connect_options(settings, name),
+        error_cb=_on_error,
+        disconnected_cb=_on_disconnected,
+        reconnected_cb=_on_reconnected,
+    )
+    return client

@@ -1,0 +1,62 @@
+"""Errors of the translator package.
+
+TranslatorError
+├── BadRequest                 the request can never succeed: error result, dead letter, term
+│   ├── InvalidRequest(reason)      not JSON, missing or ill-typed fields
+│   └── TextTooLong(length, limit)
+├── UnsupportedLanguage(code, model_id)   one target of a request; an error result for it
+├── ModelUnavailable(model_id, hint)      not local and not downloadable
+├── QuantizationUnsupported(level, device)
+└── PoolFull(pool)                        the pool's stream is at capacity (discard=new)
+"""
+
+from __future__ import annotations
+
+
+class TranslatorError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class BadRequest(TranslatorError):
+    """A request that no retry can fix."""
+
+
+class InvalidRequest(BadRequest):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"invalid request: {reason}")
+        self.reason = reason
+
+
+class TextTooLong(BadRequest):
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(f"text too long: {length} characters, the maximum is {limit}")
+        self.length = length
+        self.limit = limit
+
+
+class UnsupportedLanguage(TranslatorError):
+    def __init__(self, code: str, model_id: str, detail: str = "") -> None:
+        extra = f" ({detail})" if detail else ""
+        super().__init__(f"unsupported language {code!r} for model {model_id}{extra}")
+        self.code = code
+        self.model_id = model_id
+
+
+class ModelUnavailable(TranslatorError):
+    def __init__(self, model_id: str, hint: str) -> None:
+        super().__init__(f"model {model_id!r} is not available: {hint}")
+        self.model_id = model_id
+        self.hint = hint
+
+
+class QuantizationUnsupported(TranslatorError):
+    def __init__(self, level: str, device: str, hint: str) -> None:
+        super().__init__(f"quantization {level!r} is not supported on {device}: {hint}")
+        self.level = level
+        self.device = device
+
+
+class PoolFull(TranslatorError):
+    def __init__(self, pool: str) -> None:
+        super().__init__("translation pool full")
+        self.pool = pool

@@ -1,0 +1,137 @@
+"""Model families: how each one is told the source and target language.
+
+T5 takes a task prefix, NLLB and M2M100 take language tokens, Marian is one pair per model
+(or `>>xx<<` target tokens for multi-target models). An unsupported pair raises
+UnsupportedLanguage: never a translation into the wrong language."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from typing import Any
+
+from translator.errors import UnsupportedLanguage
+from translator.languages import NLLB_CODES, T5_NAMES, T5_PAIRS
+
+_OPUS_PAIR = re.compile(r"opus-mt-([a-z]{2,3})-([a-z]{2,3})$", re.IGNORECASE)
+
+
+class Family(ABC):
+    name: str
+
+    def __init__(self, model_id: str, tokenizer: Any) -> None:
+        self.model_id = model_id
+        self.tokenizer = tokenizer
+
+    @abstractmethod
+    def check_pair(self, source: str, target: str) -> None:
+        """Raise UnsupportedLanguage unless this model translates source -> target."""
+
+    def prepare(self, texts: list[str], source: str, target: str) -> list[str]:
+        """Set the tokenizer up for this pair; return the texts to encode."""
+        return texts
+
+    def generate_kwargs(self, target: str) -> dict[str, Any]:
+        return {}
+
+    def _unsupported(self, code: str, detail: str) -> UnsupportedLanguage:
+        return UnsupportedLanguage(code, self.model_id, detail)
+
+
+class T5Family(Family):
+    name = "t5"
+
+    def check_pair(self, source: str, target: str) -> None:
+        for code in (source, target):
+            if code not in T5_NAMES:
+                raise self._unsupported(code, f"T5 knows only {', '.join(sorted(T5_NAMES))}")
+        if (source, target) not in T5_PAIRS:
+            pairs = ", ".join(f"{s}->{t}" for s, t in sorted(T5_PAIRS))
+            raise self._unsupported(target, f"T5 translates only {pairs}, not {source}->{target}")
+
+    def prepare(self, texts: list[str], source: str, target: str) -> list[str]:
+        prefix = f"translate {T5_NAMES[source]} to {T5_NAMES[target]}: "
+        return [prefix + text for text in texts]
+
+
+class NllbFamily(Family):
+    name = "nllb"
+
+    def _code(self, language: str) -> str:
+        code = NLLB_CODES.get(language)
+        if code is None or code not in self.tokenizer.get_vocab():
+            raise self._unsupported(language, "no NLLB-200 language code for it")
+        return code
+
+    def check_pair(self, source: str, target: str) -> None:
+        self._code(source)
+        self._code(target)
+
+    def prepare(self, texts: list[str], source: str, target: str) -> list[str]:
+        self.tokenizer.src_lang = self._code(source)
+        return texts
+
+    def generate_kwargs(self, target: str) -> dict[str, Any]:
+        return {"forced_bos_token_id": self.tokenizer.convert_tokens_to_ids(self._code(target))}
+
+
+class M2M100Family(Family):
+    name = "m2m100"
+
+    def check_pair(self, source: str, target: str) -> None:
+        known = self.tokenizer.lang_code_to_id
+        for code in (source, target):
+            if code not in known:
+                raise self._unsupported(code, "not among the model's language tokens")
+
+    def prepare(self, texts: list[str], source: str, target: str) -> list[str]:
+        self.tokenizer.src_lang = source
+        return texts
+
+    def generate_kwargs(self, target: str) -> dict[str, Any]:
+        return {"forced_bos_token_id": self.tokenizer.get_lang_id(target)}
+
+
+class MarianFamily(Family):
+    name = "marian"
+
+    def __init__(self, model_id: str, tokenizer: Any) -> None:
+        super().__init__(model_id, tokenizer)
+        self.source, self.target = _marian_pair(model_id, tokenizer)
+
+    def _target_token(self, target: str) -> str | None:
+        token = f">>{target}<<"
+        return token if token in self.tokenizer.get_vocab() else None
+
+    def check_pair(self, source: str, target: str) -> None:
+        if self.source and source != self.source:
+            raise self._unsupported(source, f"this Marian model translates from {self.source}")
+        if self._target_token(target) is None and target != self.target:
+            raise self._unsupported(target, f"this Marian model translates into {self.target}")
+
+    def prepare(self, texts: list[str], source: str, target: str) -> list[str]:
+        token = self._target_token(target)
+        return [f"{token} {text}" for text in texts] if token else texts
+
+
+def _marian_pair(model_id: str, tokenizer: Any) -> tuple[str, str]:
+    kwargs = getattr(tokenizer, "init_kwargs", {})
+    source, target = kwargs.get("source_lang"), kwargs.get("target_lang")
+    if source and target:
+        return str(source), str(target)
+    match = _OPUS_PAIR.search(model_id.rstrip("/"))
+    if match:
+        return match.group(1).lower(), match.group(2).lower()
+    return "", ""
+
+
+def family_for(model_type: str, model_id: str, tokenizer: Any) -> Family:
+    """The family of a loaded model, from its config's `model_type` and its tokenizer."""
+    if model_type == "t5":
+        return T5Family(model_id, tokenizer)
+    if model_type == "marian":
+        return MarianFamily(model_id, tokenizer)
+    if model_type == "m2m_100":
+        is_nllb = "nllb" in type(tokenizer).__name__.lower()
+        return NllbFamily(model_id, tokenizer) if is_nllb else M2M100Family(model_id, tokenizer)
+    raise ValueError(f"model {model_id}: unsupported architecture {model_type!r}")

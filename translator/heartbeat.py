@@ -1,0 +1,61 @@
+"""Worker heartbeats in a NATS KV bucket with a TTL: a dead worker disappears on its own."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import nats.errors
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.kv import KeyValue
+
+from translator.messages import WorkerHeartbeat, encode
+from translator.subjects import HEARTBEAT_BUCKET
+
+log = logging.getLogger(__name__)
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def heartbeat_key(pool: str, worker_id: str) -> str:
+    return f"{pool}.{_UNSAFE.sub('_', worker_id)}"
+
+
+async def heartbeat_bucket(js: JetStreamContext, ttl: float) -> KeyValue:
+    """The bucket, created on first use (TTL: how long a silent worker stays listed)."""
+    try:
+        return await js.key_value(HEARTBEAT_BUCKET)
+    except nats.js.errors.BucketNotFoundError:
+        config = KeyValueConfig(bucket=HEARTBEAT_BUCKET, ttl=ttl, storage=StorageType.MEMORY)
+        return await js.create_key_value(config)
+
+
+async def publish(bucket: KeyValue, beat: WorkerHeartbeat) -> None:
+    try:
+        await bucket.put(heartbeat_key(beat.pool, beat.worker_id), encode(beat))
+    except nats.errors.Error as exc:  # NATS briefly away: the next beat will do
+        log.warning("heartbeat not published: %s", exc)
+
+
+async def remove(bucket: KeyValue, pool: str, worker_id: str) -> None:
+    try:
+        await bucket.purge(heartbeat_key(pool, worker_id))
+    except nats.errors.Error as exc:
+        log.warning("heartbeat not removed: %s", exc)
+
+
+async def read_all(bucket: KeyValue) -> list[WorkerHeartbeat]:
+    """Every live worker's last heartbeat."""
+    try:
+        keys = await bucket.keys()
+    except nats.js.errors.NoKeysError:
+        return []
+    beats = []
+    for key in keys:
+        try:
+            entry = await bucket.get(key)
+        except nats.js.errors.KeyNotFoundError:
+            continue
+        if entry.value:
+            beats.append(WorkerHeartbeat.model_validate_json(entry.value))
+    return beats

@@ -1,0 +1,176 @@
+"""Message models of the NATS contract (PROTOCOL.md section 2). JSON exists only at the edges:
+`decode_request` / `encode` here, and nowhere else in the worker."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Literal
+
+from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from translator.errors import InvalidRequest
+from translator.subjects import Pool
+
+ModelType = Literal["basic", "medium", "premium"]
+MODEL_TYPES: tuple[ModelType, ...] = ("basic", "medium", "premium")
+RESULT_VERSION = "1.0.0"
+_LANGUAGE = re.compile(r"^[a-z]{2}$")
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
+        alias_generator=AliasGenerator(validation_alias=to_camel, serialization_alias=to_camel),
+    )
+
+
+def _language(value: str) -> str:
+    code = value.strip().lower()
+    if not _LANGUAGE.match(code):
+        raise ValueError(f"{value!r} is not an ISO 639-1 language code")
+    return code
+
+
+def new_task_id() -> str:
+    return str(uuid.uuid4())
+
+
+class TranslationRequest(_Message):
+    task_id: str = Field(default_factory=new_task_id, min_length=1)
+    message_id: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    source_language: str = "fr"
+    target_languages: tuple[str, ...] = Field(min_length=1)
+    conversation_id: str = ""
+    model_type: ModelType = "basic"
+    timestamp: float | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is blank")
+        return value
+
+    @field_validator("source_language")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        return "auto" if value.strip().lower() == "auto" else _language(value)
+
+    @field_validator("target_languages")
+    @classmethod
+    def _targets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(_language(code) for code in value))
+
+    @property
+    def pool(self) -> Pool:
+        return Pool.for_conversation(self.conversation_id)
+
+
+class TranslationResult(_Message):
+    """One per target language; `status` says whether `translatedText` is a translation."""
+
+    task_id: str
+    message_id: str
+    conversation_id: str = ""
+    status: Literal["ok", "error"]
+    error: str | None = None
+    translated_text: str = ""
+    source_language: str
+    target_language: str
+    confidence_score: float = 0.0
+    processing_time: float = 0.0
+    model_type: str = ""
+    worker_name: str = ""
+    translator_model: str = ""
+    worker_id: str = ""
+    pool_type: str = ""
+    translation_time: float = 0.0
+    queue_time: float = 0.0
+    memory_usage: float = 0.0
+    cpu_usage: float = 0.0
+    timestamp: float = Field(default_factory=time.time)
+    version: str = RESULT_VERSION
+    processing_node: str = ""
+
+
+class DeadLetter(_Message):
+    """A request that could not be processed, with why and how often it was tried."""
+
+    pool: str
+    reason: str
+    deliveries: int
+    request: str
+    task_id: str | None = None
+    message_id: str | None = None
+    timestamp: float = Field(default_factory=time.time)
+
+
+WorkerState = Literal["loading", "ready", "busy", "draining"]
+
+
+class WorkerHeartbeat(_Message):
+    """What a worker reports about itself, every few seconds, into a KV bucket with a TTL."""
+
+    worker_id: str
+    pool: str
+    pid: int
+    host: str
+    state: WorkerState
+    in_flight: int = 0
+    utilization: float = 0.0
+    processed: int = 0
+    failed: int = 0
+    batches: int = 0
+    generate_calls: int = 0
+    avg_processing_time: float = 0.0
+    rss_mb: float = 0.0
+    models: tuple[str, ...] = ()
+    timestamp: float = Field(default_factory=time.time)
+
+
+def encode(message: BaseModel) -> bytes:
+    return message.model_dump_json(by_alias=True).encode()
+
+
+def decode_request(data: bytes, fallback_task_id: str | None = None) -> TranslationRequest:
+    """Parse a request, raising InvalidRequest with a reason a person can act on.
+
+    A request without `taskId` takes `fallback_task_id` (a worker passes one derived from the
+    stream sequence, so a redelivery keeps the same id and results stay de-duplicated)."""
+    try:
+        payload = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidRequest(f"not JSON ({exc})") from exc
+    if not isinstance(payload, dict):
+        raise InvalidRequest("not a JSON object")
+    if fallback_task_id and not payload.get("taskId"):
+        payload["taskId"] = fallback_task_id
+    try:
+        return TranslationRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequest(_describe(exc)) from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "request"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def peek_message_id(data: bytes) -> str | None:
+    """The messageId of a request that failed validation, when one can be read."""
+    try:
+        payload = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    value = payload.get("messageId") if isinstance(payload, dict) else None
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,72 @@
+"""`translator models list|download|random`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from translator import randomweights
+from translator.messages import MODEL_TYPES, ModelType
+from translator.models import is_present, load, local_path
+from translator.settings import TranslatorSettings
+
+
+def list_models(settings: TranslatorSettings) -> int:
+    for model_type in MODEL_TYPES:
+        model_id = settings.model_id(model_type)
+        where = local_path(model_id, settings.models_path)
+        line = {
+            "modelType": model_type,
+            "model": model_id,
+            "present": is_present(model_id, settings.models_path),
+            "path": str(where) if where else None,
+        }
+        print(json.dumps(line))
+    return 0
+
+
+def download(settings: TranslatorSettings, model_types: list[ModelType]) -> int:
+    """from_pretrained (network), then save_pretrained into MODELS_PATH/<model id>."""
+    online = settings.model_copy(update={"models_offline": False, "quantization_level": "float32"})
+    unknown = set(model_types) - set(MODEL_TYPES)
+    if unknown:
+        raise SystemExit(f"unknown model types {sorted(unknown)}: use {', '.join(MODEL_TYPES)}")
+    for model_type in model_types or list(MODEL_TYPES):
+        model_id = settings.model_id(model_type)
+        target = settings.models_path / model_id
+        loaded = load(model_id, online)
+        loaded.tokenizer.save_pretrained(target)
+        loaded.model.save_pretrained(target)
+        print(json.dumps({"modelType": model_type, "model": model_id, "path": str(target)}))
+    return 0
+
+
+def random_model(args: argparse.Namespace) -> int:
+    path = randomweights.build(
+        args.arch,
+        Path(args.directory),
+        shape=args.shape,
+        output_tokens=args.output_tokens,
+        fixed_length=args.fixed_length,
+        pair=(args.pair[0], args.pair[1]),
+    )
+    print(
+        json.dumps(
+            {
+                "path": str(path),
+                "architecture": args.arch,
+                "shape": args.shape,
+                "warning": "RANDOM WEIGHTS: this model's output is meaningless",
+            }
+        )
+    )
+    return 0
+
+
+def run(settings: TranslatorSettings, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        return list_models(settings)
+    if args.action == "download":
+        return download(settings, list(args.model_types))
+    return random_model(args)

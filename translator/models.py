@@ -1,0 +1,127 @@
+"""Loading translation models with `from_pretrained`, from a local directory, MODELS_PATH, or
+the hub; once per process, kept for its life."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from translator import quantization
+from translator.errors import ModelUnavailable
+from translator.families import Family, family_for
+from translator.messages import ModelType
+from translator.settings import TranslatorSettings
+
+log = logging.getLogger(__name__)
+RANDOM_WEIGHTS_FLAG = "meeshy_random_weights"
+
+
+@dataclass
+class LoadedModel:
+    model_id: str
+    model: Any
+    tokenizer: Any
+    family: Family
+    device: str
+    quantization: str
+    random_weights: bool
+    load_seconds: float
+
+
+def local_path(model_id: str, models_path: Path) -> Path | None:
+    """A directory holding the model: the id itself, or MODELS_PATH/<id>."""
+    for candidate in (Path(model_id).expanduser(), models_path / model_id):
+        if (candidate / "config.json").is_file():
+            return candidate
+    return None
+
+
+def is_present(model_id: str, models_path: Path) -> bool:
+    return local_path(model_id, models_path) is not None
+
+
+def _unavailable(model_id: str, settings: TranslatorSettings, exc: Exception) -> ModelUnavailable:
+    hint = (
+        f"not found as a directory nor under MODELS_PATH={settings.models_path}, and "
+        f"from_pretrained failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+        "Provide it with `translator models download` on a machine with network access "
+        "(it writes into MODELS_PATH), or point BASIC_MODEL/MEDIUM_MODEL/PREMIUM_MODEL at a "
+        "local directory"
+    )
+    return ModelUnavailable(model_id, hint)
+
+
+def load(model_id: str, settings: TranslatorSettings) -> LoadedModel:
+    """Load tokenizer and model as QUANTIZATION_LEVEL says; ModelUnavailable if not to be had."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    device = quantization.resolve_device(settings.device)
+    plan = quantization.plan(settings.quantization_level, device)
+    source: str | Path = local_path(model_id, settings.models_path) or model_id
+    hub: dict[str, Any] = {
+        "cache_dir": str(settings.models_path / ".hub"),
+        "local_files_only": settings.models_offline or source != model_id,
+    }
+    started = time.perf_counter()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **hub)
+        model = AutoModelForSeq2SeqLM.from_pretrained(source, **hub, **plan.load_kwargs)
+    except (OSError, ValueError) as exc:
+        raise _unavailable(model_id, settings, exc) from exc
+    model = _place(model, plan)
+    random_weights = bool(getattr(model.config, RANDOM_WEIGHTS_FLAG, False))
+    loaded = LoadedModel(
+        model_id=model_id,
+        model=model,
+        tokenizer=tokenizer,
+        family=family_for(model.config.model_type, model_id, tokenizer),
+        device=device,
+        quantization=plan.level,
+        random_weights=random_weights,
+        load_seconds=time.perf_counter() - started,
+    )
+    _log_loaded(loaded)
+    return loaded
+
+
+def _place(model: Any, plan: quantization.LoadPlan) -> Any:
+    if "quantization_config" not in plan.load_kwargs:
+        model = model.to(plan.device)
+    model.eval()
+    if plan.dynamic_int8:
+        model = quantization.quantize_dynamic_int8(model)
+    return model
+
+
+def _log_loaded(loaded: LoadedModel) -> None:
+    log.info(
+        "loaded %s (%s, %s on %s) in %.1fs",
+        loaded.model_id,
+        loaded.family.name,
+        loaded.quantization,
+        loaded.device,
+        loaded.load_seconds,
+    )
+    if loaded.random_weights:
+        log.warning("model %s has RANDOM WEIGHTS: its output is meaningless", loaded.model_id)
+
+
+class ModelRegistry:
+    """The models of one worker process, by model type, loaded on first use and kept."""
+
+    def __init__(self, settings: TranslatorSettings) -> None:
+        self._settings = settings
+        self._loaded: dict[str, LoadedModel] = {}
+
+    def get(self, model_type: ModelType) -> LoadedModel:
+        model_id = self._settings.model_id(model_type)
+        if model_id not in self._loaded:
+            self._loaded[model_id] = load(model_id, self._settings)
+        return self._loaded[model_id]
+
+    @property
+    def loaded(self) -> tuple[str, ...]:
+        return tuple(self._loaded)

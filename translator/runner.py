@@ -1,0 +1,47 @@
+"""`translator worker --pool X`: the pieces of one worker process, put together."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+
+from translator import heartbeat
+from translator.connection import connect
+from translator.models import ModelRegistry
+from translator.settings import TranslatorSettings
+from translator.signals import stop_on_signal
+from translator.subjects import Pool
+from translator.topology import ensure_topology
+from translator.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
+    nc = await connect(settings, f"translator-worker-{pool.value}")
+    js = nc.jetstream()
+    await ensure_topology(js, settings)
+    bucket = await heartbeat.heartbeat_bucket(js, settings.heartbeat_ttl)
+    worker = Worker(settings, pool, nc, ModelRegistry(settings))
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stop_on_signal, worker.stop)
+            tg.start_soon(worker.beat_forever, bucket)
+            await worker.load_models()
+            await worker.serve()
+            tg.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            await heartbeat.remove(bucket, pool.value, worker.who.worker_id)
+            await nc.drain()
+    counters = worker.counters
+    log.info(
+        "worker %s stopped: %d translated, %d failed, %d batches, %d generate calls",
+        worker.who.worker_id,
+        counters.processed,
+        counters.failed,
+        counters.batches,
+        counters.generate_calls,
+    )
+    return 0

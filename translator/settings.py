@@ -1,0 +1,91 @@
+"""Settings of the translator service, from the environment (names from DESIGN.md).
+
+`NatsSettings` is shared by every service (the scaler and the shim subclass it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from translator.messages import ModelType
+from translator.subjects import Pool
+
+Quantization = Literal["float32", "float16", "bfloat16", "int8", "int4"]
+
+
+class NatsSettings(BaseSettings):
+    """How to reach NATS. `NATS_URL` unset: `translator up` starts an embedded server."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    nats_url: str | None = None
+    nats_user: str | None = None
+    nats_password: str | None = None
+    nats_token: str | None = None
+    nats_creds: Path | None = None
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
+    nats_connect_timeout: float = 5.0
+    data_dir: Path = Path(".data")
+    embedded_nats_port: int = 4222
+    log_level: str = "INFO"
+    log_json: bool = False
+
+
+class TranslatorSettings(NatsSettings):
+    """The translator service: topology, workers, models."""
+
+    translation_workers: int = Field(default=60, ge=1)
+    normal_workers: int = Field(default=2, ge=0)
+    any_workers: int = Field(default=1, ge=0)
+    normal_pool_size: int = Field(default=10_000, ge=1)
+    any_pool_size: int = Field(default=10_000, ge=1)
+    max_text_length: int = Field(default=5_000, ge=1)
+
+    basic_model: str = "t5-small"
+    medium_model: str = "facebook/nllb-200-distilled-600M"
+    premium_model: str = "facebook/nllb-200-distilled-1.3B"
+    models_path: Path = Path("models")
+    models_offline: bool = False
+    preload_models: tuple[ModelType, ...] = ("basic",)
+    quantization_level: Quantization = "float32"
+    device: str = "auto"
+    max_new_tokens: int | None = Field(default=None, ge=1)
+    num_beams: int = Field(default=1, ge=1)
+
+    batch_size: int = Field(default=32, ge=1)
+    batch_window_ms: float = Field(default=20.0, ge=0)
+    fetch_timeout: float = Field(default=1.0, gt=0)
+    ack_wait: float = Field(default=30.0, gt=0)
+    max_deliver: int = Field(default=5, ge=1)
+    max_ack_pending: int = Field(default=4_096, ge=1)
+    retry_delay: float = Field(default=2.0, ge=0)
+    request_duplicate_window: float = Field(default=120.0, gt=0)
+    results_max_age: float = Field(default=86_400.0, gt=0)
+    results_duplicate_window: float = Field(default=600.0, gt=0)
+    dead_letter_max_age: float = Field(default=7 * 86_400.0, gt=0)
+    heartbeat_interval: float = Field(default=2.0, gt=0)
+    heartbeat_ttl: float = Field(default=10.0, gt=0)
+    utilization_window: float = Field(default=30.0, gt=0)
+    shutdown_grace_period: float = Field(default=25.0, gt=0)
+
+    def pool_size(self, pool: Pool) -> int:
+        return self.normal_pool_size if pool is Pool.NORMAL else self.any_pool_size
+
+    def initial_workers(self, pool: Pool) -> int:
+        return self.normal_workers if pool is Pool.NORMAL else self.any_workers
+
+    def model_id(self, model_type: ModelType) -> str:
+        return {
+            "basic": self.basic_model,
+            "medium": self.medium_model,
+            "premium": self.premium_model,
+        }[model_type]
+
+    @property
+    def batch_window(self) -> float:
+        return self.batch_window_ms / 1000.0

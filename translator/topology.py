@@ -1,0 +1,121 @@
+"""Streams and consumers, created or updated idempotently at start-up (PROTOCOL.md section 2).
+
+Changed limits (a new pool size, ack wait, max deliver...) are applied on the next start."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+
+from translator.settings import TranslatorSettings
+from translator.subjects import (
+    DLQ_STREAM,
+    DLQ_SUBJECTS,
+    RESULTS_STREAM,
+    RESULTS_SUBJECTS,
+    WORKERS_CONSUMER,
+    Pool,
+    request_stream,
+    request_subject,
+)
+
+log = logging.getLogger(__name__)
+
+
+def request_stream_config(settings: TranslatorSettings, pool: Pool) -> StreamConfig:
+    return StreamConfig(
+        name=request_stream(pool),
+        subjects=[request_subject(pool)],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.NEW,
+        max_msgs=settings.pool_size(pool),
+        duplicate_window=settings.request_duplicate_window,
+    )
+
+
+def results_stream_config(settings: TranslatorSettings) -> StreamConfig:
+    return StreamConfig(
+        name=RESULTS_STREAM,
+        subjects=[RESULTS_SUBJECTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=settings.results_max_age,
+        duplicate_window=settings.results_duplicate_window,
+    )
+
+
+def dead_letter_stream_config(settings: TranslatorSettings) -> StreamConfig:
+    return StreamConfig(
+        name=DLQ_STREAM,
+        subjects=[DLQ_SUBJECTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=settings.dead_letter_max_age,
+    )
+
+
+def workers_consumer_config(settings: TranslatorSettings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=WORKERS_CONSUMER,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.ack_wait,
+        max_deliver=settings.max_deliver,
+        max_ack_pending=settings.max_ack_pending,
+    )
+
+
+def _differs(current: Any, wanted: Any) -> bool:
+    """Whether a field we set (one not left at its default) differs on the server."""
+    defaults = type(wanted)()
+    for item in dataclasses.fields(wanted):
+        value = getattr(wanted, item.name)
+        chosen = value is not None and value != getattr(defaults, item.name)
+        if chosen and getattr(current, item.name, None) != value:
+            return True
+    return False
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    try:
+        info = await js.stream_info(config.name or "")
+    except NotFoundError:
+        await js.add_stream(config)
+        log.info("created stream %s", config.name)
+        return
+    if _differs(info.config, config):
+        await js.update_stream(config)
+        log.info("updated stream %s", config.name)
+
+
+async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
+    try:
+        info = await js.consumer_info(stream, config.durable_name or "")
+    except NotFoundError:
+        await js.add_consumer(stream, config)
+        log.info("created consumer %s on %s", config.durable_name, stream)
+        return
+    if _differs(info.config, config):
+        await js.add_consumer(stream, config)  # create-or-update on nats-server 2.10+
+        log.info("updated consumer %s on %s", config.durable_name, stream)
+
+
+async def ensure_topology(js: JetStreamContext, settings: TranslatorSettings) -> None:
+    """Every stream and consumer of the contract, as the settings say."""
+    for pool in Pool:
+        await ensure_stream(js, request_stream_config(settings, pool))
+        await ensure_consumer(js, request_stream(pool), workers_consumer_config(settings))
+    await ensure_stream(js, results_stream_config(settings))
+    await ensure_stream(js, dead_letter_stream_config(settings))
