@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _submit(settings: TranslatorSettings, args: argparse.Namespace) -> int:
     from translator.client import translate
-    from translator.connection import connect
+    from translator.connection import NatsUnreachable, connect
     from translator.errors import TranslatorError
     from translator.messages import TranslationRequest
 
@@ -76,7 +76,11 @@ async def _submit(settings: TranslatorSettings, args: argparse.Namespace) -> int
         model_type=args.model,
         conversation_id=args.conversation,
     )
-    nc = await connect(settings, "translator-submit")
+    try:
+        nc = await connect(settings, "translator-submit", patient=False)
+    except NatsUnreachable as exc:
+        print(json.dumps({"error": str(exc)}), file=sys.stderr)
+        return 2
     try:
         results = await translate(nc, request, timeout=args.timeout)
     except (TranslatorError, TimeoutError) as exc:

@@ -7,6 +7,7 @@ import ssl
 from typing import Any
 
 import nats
+import nats.errors
 from nats.aio.client import Client
 
 from translator.settings import NatsSettings
@@ -26,12 +27,12 @@ def _tls(settings: NatsSettings) -> ssl.SSLContext | None:
     return context
 
 
-def connect_options(settings: NatsSettings, name: str) -> dict[str, Any]:
+def connect_options(settings: NatsSettings, name: str, patient: bool = True) -> dict[str, Any]:
     options: dict[str, Any] = {
         "servers": [settings.nats_url or DEFAULT_URL],
         "name": name,
         "connect_timeout": settings.nats_connect_timeout,
-        "max_reconnect_attempts": -1,
+        "max_reconnect_attempts": -1 if patient else 1,
         "reconnect_time_wait": 1,
         "allow_reconnect": True,
     }
@@ -60,12 +61,22 @@ async def _on_reconnected() -> None:
     log.info("nats: reconnected")
 
 
-async def connect(settings: NatsSettings, name: str) -> Client:
-    """A connection that reconnects forever and logs its ups and downs."""
-    client: Client = await nats.connect(
-        **connect_options(settings, name),
-        error_cb=_on_error,
-        disconnected_cb=_on_disconnected,
-        reconnected_cb=_on_reconnected,
-    )
+async def connect(settings: NatsSettings, name: str, patient: bool = True) -> Client:
+    """A connection that logs its ups and downs; a patient one waits and reconnects forever,
+    an impatient one (a CLI command) raises NatsUnreachable at once."""
+    try:
+        client: Client = await nats.connect(
+            **connect_options(settings, name, patient),
+            error_cb=_on_error,
+            disconnected_cb=_on_disconnected,
+            reconnected_cb=_on_reconnected,
+        )
+    except (OSError, nats.errors.NoServersError, nats.errors.Error) as exc:
+        raise NatsUnreachable(settings.nats_url or DEFAULT_URL, exc) from exc
     return client
+
+
+class NatsUnreachable(ConnectionError):
+    def __init__(self, url: str, cause: Exception) -> None:
+        super().__init__(f"cannot reach NATS at {url}: {cause or type(cause).__name__}")
+        self.url = url

@@ -56,14 +56,25 @@ def translate(
 
 
 def _confidences(loaded: LoadedModel, output: Any, num_beams: int) -> list[float]:
-    """The geometric mean of the chosen tokens' probabilities, per sequence."""
-    beam_indices = getattr(output, "beam_indices", None) if num_beams > 1 else None
-    scores = loaded.model.compute_transition_scores(
-        output.sequences, output.scores, beam_indices=beam_indices, normalize_logits=True
-    )
-    values = []
-    for row in scores:
-        finite = row[torch.isfinite(row) & (row != 0)]
-        mean = float(finite.mean()) if finite.numel() else 0.0
-        values.append(round(math.exp(mean), 4))
-    return values
+    """The geometric mean of the chosen tokens' probabilities, per sequence.
+
+    Computed step by step with a logsumexp (compute_transition_scores materialises a full
+    log-softmax of every step: a quarter of a batch's time on CPU at t5-small's vocabulary)."""
+    beam_scores = getattr(output, "sequences_scores", None)
+    if num_beams > 1 and beam_scores is not None:
+        return [round(math.exp(float(score)), 4) for score in beam_scores]
+    steps = len(output.scores)
+    chosen = output.sequences[:, -steps:]
+    pad = loaded.tokenizer.pad_token_id
+    total = torch.zeros(chosen.shape[0])
+    count = torch.zeros(chosen.shape[0])
+    for step, scores in enumerate(output.scores):
+        token = chosen[:, step]
+        logp = scores.gather(1, token[:, None]).squeeze(1) - torch.logsumexp(scores, dim=-1)
+        valid = torch.isfinite(logp) & (token != pad)
+        total += torch.where(valid, logp, 0.0).float().cpu()
+        count += valid.float().cpu()
+    means = total / count.clamp(min=1)
+    return [
+        round(math.exp(float(mean)), 4) if n else 0.0 for mean, n in zip(means, count, strict=True)
+    ]

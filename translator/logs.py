@@ -30,12 +30,12 @@ def configure(level: str = "INFO", json_lines: bool = False, name: str = "") -> 
             logging.Formatter(f"%(asctime)s {prefix}%(levelname)s %(name)s: %(message)s")
         )
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    _quiet_progress_bars()
+    quiet_progress_bars()
     for noisy in ("transformers", "huggingface_hub", "urllib3", "httpx", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _quiet_progress_bars() -> None:
+def quiet_progress_bars() -> None:
     try:
         from transformers.utils import logging as hf_logging
     except ImportError:  # pragma: no cover - transformers is a dependency

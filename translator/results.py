@@ -13,7 +13,13 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from translator.batching import Job
-from translator.messages import DeadLetter, TranslationRequest, TranslationResult, encode
+from translator.messages import (
+    DeadLetter,
+    TranslationRequest,
+    TranslationResult,
+    encode,
+    peek_message_id,
+)
 from translator.subjects import (
     DEFAULT_REPLY_SUBJECT,
     HEADER_MSG_ID,
@@ -132,13 +138,14 @@ async def publish_results(
 async def publish_dead_letter(
     nc: Client, pool: Pool, msg: Msg, reason: str, request: TranslationRequest | None
 ) -> None:
+    """The request as received, why it failed and how often it was tried."""
     letter = DeadLetter(
         pool=pool.value,
         reason=reason,
         deliveries=msg.metadata.num_delivered or 1,
         request=msg.data.decode("utf-8", errors="replace"),
-        task_id=request.task_id if request else None,
-        message_id=request.message_id if request else None,
+        task_id=request.task_id if request else (msg.headers or {}).get(HEADER_MSG_ID),
+        message_id=request.message_id if request else peek_message_id(msg.data),
     )
     sequence = msg.metadata.sequence.stream if msg.metadata.sequence else 0
     await nc.jetstream().publish(

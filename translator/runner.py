@@ -8,6 +8,7 @@ import anyio
 
 from translator import heartbeat
 from translator.connection import connect
+from translator.errors import TranslatorError
 from translator.models import ModelRegistry
 from translator.settings import TranslatorSettings
 from translator.signals import stop_on_signal
@@ -16,6 +17,7 @@ from translator.topology import ensure_topology
 from translator.worker import Worker
 
 log = logging.getLogger(__name__)
+EXIT_MODEL_UNAVAILABLE = 3
 
 
 async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
@@ -28,7 +30,12 @@ async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop_on_signal, worker.stop)
             tg.start_soon(worker.beat_forever, bucket)
-            await worker.load_models()
+            try:
+                await worker.load_models()
+            except TranslatorError as exc:
+                log.error("worker cannot start: %s", exc)
+                tg.cancel_scope.cancel()
+                return EXIT_MODEL_UNAVAILABLE
             await worker.serve()
             tg.cancel_scope.cancel()
     finally:

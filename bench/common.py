@@ -1,0 +1,116 @@
+"""Benchmark helpers: an embedded nats-server, real worker subprocesses, load, timing."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import psutil
+from nats.aio.client import Client
+
+from translator import heartbeat, randomweights
+from translator.children import spawn
+from translator.client import submit
+from translator.messages import TranslationRequest, WorkerHeartbeat
+from translator.subjects import Pool
+
+ROOT = Path(__file__).resolve().parent.parent
+SENTENCES = [
+    "Hello everyone, how are you today?",
+    "The meeting starts at noon, please do not be late.",
+    "I will send you the documents tomorrow morning.",
+    "Thanks a lot for your help with the project!",
+    "Could we move our call to Thursday afternoon?",
+    "The weather is nice, let us have lunch outside.",
+    "Did you see the new design of the application?",
+    "See you at the station after work.",
+]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    memory = psutil.virtual_memory().total / 2**30
+    python = platform.python_version()
+    return f"{os.cpu_count()} CPU cores ({cpu}), {memory:.0f} GiB RAM, Python {python}"
+
+
+def random_model(cache: Path, output_tokens: int) -> Path:
+    """A t5-small-shaped model with RANDOM WEIGHTS and a fixed output length (built once)."""
+    path = cache / f"t5-small-random-{output_tokens}"
+    if not (path / "config.json").is_file():
+        randomweights.build(
+            "t5", path, shape="small", output_tokens=output_tokens, fixed_length=True
+        )
+    return path
+
+
+def start_worker(pool: Pool, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "translator", "worker", "--pool", pool.value]
+    return spawn(command, {**os.environ, **env})
+
+
+async def wait_ready(nc: Client, pids: set[int], timeout: float = 300) -> list[WorkerHeartbeat]:
+    bucket = await heartbeat.heartbeat_bucket(nc.jetstream(), ttl=10)
+    with anyio.fail_after(timeout):
+        while True:
+            ready = [
+                b for b in await heartbeat.read_all(bucket) if b.pid in pids and b.state == "ready"
+            ]
+            if len(ready) == len(pids):
+                return ready
+            await anyio.sleep(0.1)
+
+
+async def worker_beat(nc: Client, pid: int) -> WorkerHeartbeat | None:
+    bucket = await heartbeat.heartbeat_bucket(nc.jetstream(), ttl=10)
+    return next((b for b in await heartbeat.read_all(bucket) if b.pid == pid), None)
+
+
+def requests(
+    count: int, pool: Pool = Pool.NORMAL, targets: tuple[str, ...] = ("fr",)
+) -> list[TranslationRequest]:
+    conversation = "any" if pool is Pool.ANY else "bench"
+    return [
+        TranslationRequest(
+            message_id=f"bench-{i}",
+            text=SENTENCES[i % len(SENTENCES)],
+            source_language="en",
+            target_languages=targets,
+            conversation_id=conversation,
+        )
+        for i in range(count)
+    ]
+
+
+async def run_load(nc: Client, reqs: list[TranslationRequest], timeout: float = 600) -> float:
+    """Submit every request at once; seconds until the last result arrived."""
+    inbox = nc.new_inbox()
+    expected = sum(len(r.target_languages) for r in reqs)
+    arrivals: list[float] = []
+    done = anyio.Event()
+
+    async def on_result(_msg: object) -> None:
+        arrivals.append(time.perf_counter())
+        if len(arrivals) == expected:
+            done.set()
+
+    sub = await nc.subscribe(inbox, cb=on_result)
+    try:
+        started = time.perf_counter()
+        for req in reqs:
+            await submit(nc, req, inbox)
+        with anyio.fail_after(timeout):
+            await done.wait()
+    finally:
+        await sub.unsubscribe()
+    return arrivals[-1] - started
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)

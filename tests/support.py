@@ -1,0 +1,152 @@
+"""Test helpers: a real nats-server per test, real worker subprocesses, tiny real models."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from nats.aio.client import Client
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from translator import heartbeat
+from translator.messages import TranslationRequest, TranslationResult, WorkerHeartbeat, encode
+from translator.subjects import HEADER_MSG_ID, HEADER_REPLY_TO, Pool, request_subject
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Models:
+    t5: Path
+    nllb: Path
+    marian: Path
+    m2m100: Path
+    slow_t5: Path
+
+
+def worker_env(nats_url: str, models: Models, **overrides: object) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "NATS_URL": nats_url,
+        "BASIC_MODEL": str(models.t5),
+        "MEDIUM_MODEL": str(models.nllb),
+        "PREMIUM_MODEL": str(models.marian),
+        "MODELS_OFFLINE": "true",
+        "HEARTBEAT_INTERVAL": "0.2",
+        "BATCH_WINDOW_MS": "50",
+        "ACK_WAIT": "3",
+        "RETRY_DELAY": "0.2",
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update({key: str(value) for key, value in overrides.items()})
+    return env
+
+
+def start_worker(env: dict[str, str], pool: Pool, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "translator", "worker", "--pool", pool.value],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def wait_for_heartbeat(
+    nc: Client, pid: int, timeout: float = 60.0, **fields: object
+) -> WorkerHeartbeat:
+    """The first heartbeat of worker `pid` whose fields match (e.g. state="ready")."""
+    bucket = await heartbeat.heartbeat_bucket(nc.jetstream(), ttl=10)
+    with anyio.fail_after(timeout):
+        while True:
+            for beat in await heartbeat.read_all(bucket):
+                if beat.pid == pid and all(getattr(beat, k) == v for k, v in fields.items()):
+                    return beat
+            await anyio.sleep(0.05)
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        return process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+@asynccontextmanager
+async def running_worker(
+    nc: Client, env: dict[str, str], pool: Pool, log: Path
+) -> AsyncIterator[subprocess.Popen[bytes]]:
+    process = start_worker(env, pool, log)
+    try:
+        await wait_for_heartbeat(nc, process.pid, state="ready")
+        yield process
+    finally:
+        stop_process(process)
+
+
+def request(
+    text: str = "Hello everyone",
+    targets: tuple[str, ...] = ("fr",),
+    **fields: object,
+) -> TranslationRequest:
+    values: dict[str, object] = {
+        "message_id": f"msg-{time.monotonic_ns()}",
+        "text": text,
+        "source_language": "en",
+        "target_languages": targets,
+        "conversation_id": "conv-1",
+    }
+    values.update(fields)
+    return TranslationRequest.model_validate(values)
+
+
+async def publish_raw(
+    nc: Client, pool: Pool, data: bytes, reply_to: str, msg_id: str | None = None
+) -> None:
+    headers = {HEADER_REPLY_TO: reply_to}
+    if msg_id:
+        headers[HEADER_MSG_ID] = msg_id
+    await nc.jetstream().publish(request_subject(pool), data, headers=headers)
+
+
+async def publish_request(nc: Client, req: TranslationRequest, reply_to: str) -> None:
+    await publish_raw(nc, req.pool, encode(req), reply_to, req.task_id)
+
+
+async def collect_results(
+    nc: Client, subject: str, count: int, timeout: float = 60.0
+) -> list[TranslationResult]:
+    """Read `count` results stored on `subject` in TRANSLATE_RESULTS (from the start)."""
+    js = nc.jetstream()
+    sub = await js.subscribe(
+        subject, ordered_consumer=True, config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+    )
+    results: list[TranslationResult] = []
+    try:
+        with anyio.fail_after(timeout):
+            while len(results) < count:
+                msg = await sub.next_msg(timeout=None)
+                results.append(TranslationResult.model_validate_json(msg.data))
+    finally:
+        await sub.unsubscribe()
+    return results
+
+
+async def stored_count(nc: Client, stream: str, subject: str | None = None) -> int:
+    info = await nc.jetstream().stream_info(stream, subjects_filter=subject)
+    if subject is None:
+        return int(info.state.messages)
+    return sum((info.state.subjects or {}).values())

@@ -1,0 +1,138 @@
+"""The `translator` command as a user runs it: up, submit, models."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.support import ROOT, Models, stop_process, worker_env
+from translator.embedded import EmbeddedNats
+
+
+def translator(
+    *args: str, env: dict[str, str], timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "translator", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def wait_for_line(log: Path, pattern: str, timeout: float = 60) -> re.Match[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = re.search(pattern, log.read_text())
+        if match:
+            return match
+        time.sleep(0.1)
+    raise AssertionError(f"{pattern!r} not in log:\n{log.read_text()[-3000:]}")
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_up_runs_embedded_nats_and_workers_and_stops_everything_on_ctrl_c(
+    tmp_path: Path, models: Models
+) -> None:
+    env = worker_env(
+        "", models, DATA_DIR=tmp_path / "data", EMBEDDED_NATS_PORT=-1, NORMAL_WORKERS=1
+    )
+    del env["NATS_URL"]
+    log = tmp_path / "up.log"
+    with log.open("wb") as out:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "translator", "up"], env=env, cwd=ROOT, stdout=out, stderr=out
+        )
+    try:
+        url = wait_for_line(log, r"NATS at (nats://[\d.:]+)").group(1)
+        wait_for_line(log, r"serving pool normal")
+        wait_for_line(log, r"serving pool any")
+        children = descendants(up.pid)
+        assert len(children) == 3  # nats-server and one worker per pool
+
+        submit_env = {**env, "NATS_URL": url}
+        done = translator(
+            "submit", "Hello everyone", "--from", "en", "--to", "fr", "--to", "de", env=submit_env
+        )
+        lines = [json.loads(line) for line in done.stdout.splitlines()]
+        assert done.returncode == 0, done.stderr
+        assert [line["targetLanguage"] for line in lines] == ["fr", "de"]
+        assert all(line["status"] == "ok" and line["translatedText"] for line in lines)
+
+        up.send_signal(signal.SIGINT)
+        assert up.wait(60) == 0
+        assert all(
+            not child.is_running() or child.status() == psutil.STATUS_ZOMBIE for child in children
+        )
+        assert (tmp_path / "data" / "nats" / "jetstream").is_dir()  # the file store persists
+    finally:
+        stop_process(up, signal.SIGKILL)
+
+
+def test_submit_without_a_server_fails_with_a_clear_message(models: Models) -> None:
+    env = worker_env("nats://127.0.0.1:1", models, NATS_CONNECT_TIMEOUT=1)
+    done = translator("submit", "Hello", "--to", "fr", env=env, timeout=60)
+    assert done.returncode != 0
+    assert "nats" in (done.stderr + done.stdout).lower()
+
+
+def test_models_list_says_what_is_configured_and_present(tmp_path: Path, models: Models) -> None:
+    env = {**os.environ, "BASIC_MODEL": str(models.t5), "MODELS_PATH": str(tmp_path)}
+    done = translator("models", "list", env=env)
+    lines = {line["modelType"]: line for line in map(json.loads, done.stdout.splitlines())}
+    assert done.returncode == 0
+    assert lines["basic"]["present"] is True
+    assert lines["medium"] == {
+        "modelType": "medium",
+        "model": "facebook/nllb-200-distilled-600M",
+        "present": False,
+        "path": None,
+    }
+
+
+def test_models_random_writes_a_loadable_model_and_says_it_is_random(tmp_path: Path) -> None:
+    done = translator(
+        "models", "random", str(tmp_path / "m"), "--arch", "nllb", env=dict(os.environ)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "RANDOM WEIGHTS" in json.loads(done.stdout)["warning"]
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["meeshy_random_weights"] is True
+    assert config["model_type"] == "m2m_100"
+
+
+@pytest.mark.parametrize(
+    "args", [["worker"], ["worker", "--pool", "vip"], ["models", "download", "ultra"]]
+)
+def test_bad_command_lines_are_refused(args: list[str]) -> None:
+    done = translator(*args, env=dict(os.environ))
+    assert done.returncode != 0
+    assert done.stderr
+
+
+def test_a_worker_whose_model_is_missing_exits_naming_the_model_and_the_fix(
+    nats_server: EmbeddedNats, models: Models
+) -> None:
+    env = worker_env(nats_server.url, models, BASIC_MODEL="acme/missing-model")
+    done = translator("worker", "--pool", "normal", env=env)
+    assert done.returncode == 3
+    assert "acme/missing-model" in done.stderr
+    assert "translator models download" in done.stderr

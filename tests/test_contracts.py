@@ -1,0 +1,113 @@
+"""Contracts: request validation, settings from the environment, subject names."""
+
+from __future__ import annotations
+
+import pytest
+
+from translator.errors import InvalidRequest
+from translator.messages import TranslationResult, decode_request, peek_message_id
+from translator.settings import TranslatorSettings
+from translator.subjects import Pool, request_stream, request_subject, result_msg_id
+
+GATEWAY_REQUEST = (
+    b'{"taskId":"0b9d6c1e-3f5a-4a8e-9f6f-1c2d3e4f5a6b","messageId":"cmeiu2x0f0003l1v8abcd1234",'
+    b'"text":"Bonjour \xc3\xa0 tous","sourceLanguage":"fr","targetLanguages":["en","es"],'
+    b'"conversationId":"cmeiu1q9z0001l1v8wxyz9876","modelType":"medium","timestamp":1755631701000,'
+    b'"somethingNew":true}'
+)
+
+
+def test_request_decodes_the_gateway_example_and_ignores_unknown_keys() -> None:
+    req = decode_request(GATEWAY_REQUEST)
+    assert req.task_id == "0b9d6c1e-3f5a-4a8e-9f6f-1c2d3e4f5a6b"
+    assert req.text == "Bonjour à tous"
+    assert req.target_languages == ("en", "es")
+    assert req.model_type == "medium"
+    assert req.pool is Pool.NORMAL
+
+
+def test_request_defaults_and_normalisation() -> None:
+    req = decode_request(b'{"messageId":"m","text":"x","targetLanguages":["EN","en","de"]}')
+    assert (req.source_language, req.model_type) == ("fr", "basic")
+    assert req.target_languages == ("en", "de")
+    assert len(req.task_id) == 36  # a UUID when the request carries none
+    assert (
+        decode_request(b'{"messageId":"m","text":"x","targetLanguages":["en"]}', "seq-9").task_id
+        == "seq-9"
+    )
+
+
+def test_request_routes_the_any_conversation_to_the_any_pool() -> None:
+    req = decode_request(
+        b'{"messageId":"m","text":"x","targetLanguages":["en"],"conversationId":"any"}'
+    )
+    assert req.pool is Pool.ANY
+    assert request_stream(req.pool) == "TRANSLATE_ANY"
+    assert request_subject(req.pool) == "translate.request.any"
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"text":"x","targetLanguages":["en"]}', "messageId"),
+        (b'{"messageId":"m","text":"   ","targetLanguages":["en"]}', "text is blank"),
+        (b'{"messageId":"m","text":"x","targetLanguages":["english"]}', "ISO 639-1"),
+        (b'{"messageId":"m","text":"x","targetLanguages":"en"}', "targetLanguages"),
+        (b'{"messageId":"m","text":"x","targetLanguages":["en"],"modelType":"x"}', "modelType"),
+    ],
+)
+def test_request_rejects_bad_input_with_a_reason(payload: bytes, reason: str) -> None:
+    with pytest.raises(InvalidRequest, match=reason):
+        decode_request(payload)
+
+
+def test_message_id_is_read_from_an_invalid_request_when_possible() -> None:
+    assert peek_message_id(b'{"messageId":"m-1","text":""}') == "m-1"
+    assert peek_message_id(b"garbage") is None
+
+
+def test_result_serialises_with_the_camel_case_names_of_the_contract() -> None:
+    result = TranslationResult(
+        task_id="t", message_id="m", status="ok", source_language="fr", target_language="en"
+    )
+    wire = result.model_dump(by_alias=True)
+    assert wire["taskId"] == "t"
+    assert wire["targetLanguage"] == "en"
+    assert wire["version"] == "1.0.0"
+    assert result_msg_id("t", "en") == "t:en"
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "NATS_URL": "nats://example:4222",
+        "NORMAL_WORKERS": "4",
+        "ANY_WORKERS": "2",
+        "MAX_NORMAL_WORKERS": "12",
+        "TRANSLATION_WORKERS": "10",
+        "QUANTIZATION_LEVEL": "int8",
+        "BASIC_MODEL": "/models/t5",
+        "MODELS_PATH": "/srv/models",
+        "NORMAL_POOL_SIZE": "500",
+        "MAX_TEXT_LENGTH": "1000",
+        "ENABLE_DYNAMIC_SCALING": "false",
+        "SCALING_CHECK_INTERVAL": "5",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = TranslatorSettings()
+    assert settings.nats_url == "nats://example:4222"
+    assert (settings.normal_workers, settings.any_workers) == (4, 2)
+    assert settings.quantization_level == "int8"
+    assert settings.model_id("basic") == "/models/t5"
+    assert str(settings.models_path) == "/srv/models"
+    assert settings.pool_size(Pool.NORMAL) == 500
+    assert settings.max_text_length == 1000
+    assert settings.translation_workers == 10
+
+
+def test_settings_reject_an_unknown_quantization_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUANTIZATION_LEVEL", "int3")
+    with pytest.raises(ValueError, match="quantization_level"):
+        TranslatorSettings()

@@ -1,0 +1,94 @@
+"""Streams and consumers: bounded pools, backpressure, persistence, idempotent set-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import Models, collect_results, request, running_worker, worker_env
+from translator.client import submit
+from translator.connection import connect
+from translator.embedded import EmbeddedNats
+from translator.errors import PoolFull
+from translator.settings import TranslatorSettings
+from translator.subjects import WORKERS_CONSUMER, Pool, request_stream
+from translator.topology import ensure_topology
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_full_pool_refuses_new_requests_and_keeps_what_is_queued(
+    settings: TranslatorSettings,
+) -> None:
+    small = settings.model_copy(update={"normal_pool_size": 3})
+    nc = await connect(small, "test")
+    await ensure_topology(nc.jetstream(), small)
+    queued = [request(text=f"queued {i}") for i in range(3)]
+    for req in queued:
+        await submit(nc, req, "translate.result.full")
+
+    with pytest.raises(PoolFull, match="translation pool full"):
+        await submit(nc, request(text="one too many"), "translate.result.full")
+    await submit(nc, request(conversation_id="any"), "translate.result.full")  # other pool
+
+    info = await nc.jetstream().stream_info(request_stream(Pool.NORMAL))
+    assert info.state.messages == 3
+    assert info.state.first_seq == 1
+    await nc.close()
+
+
+async def test_changed_limits_are_applied_on_restart(settings: TranslatorSettings) -> None:
+    nc = await connect(settings, "test")
+    js = nc.jetstream()
+    await ensure_topology(js, settings)
+    changed = settings.model_copy(
+        update={"normal_pool_size": 50, "any_pool_size": 7, "ack_wait": 9.0, "max_deliver": 2}
+    )
+    await ensure_topology(js, changed)
+    await ensure_topology(js, changed)  # a second start changes nothing
+
+    normal = await js.stream_info(request_stream(Pool.NORMAL))
+    any_ = await js.stream_info(request_stream(Pool.ANY))
+    consumer = await js.consumer_info(request_stream(Pool.NORMAL), WORKERS_CONSUMER)
+    assert (normal.config.max_msgs, any_.config.max_msgs) == (50, 7)
+    assert normal.config.discard == "new"
+    assert (consumer.config.ack_wait, consumer.config.max_deliver) == (9.0, 2)
+    await nc.close()
+
+
+async def test_queued_requests_survive_a_nats_restart(
+    tmp_path: Path, models: Models, settings: TranslatorSettings
+) -> None:
+    store = tmp_path / "persistent"
+    queued = [request(text=f"persist {i}") for i in range(5)]
+    with EmbeddedNats(store) as first:
+        before = settings.model_copy(update={"nats_url": first.url})
+        nc = await connect(before, "test")
+        await ensure_topology(nc.jetstream(), before)
+        for req in queued:
+            await submit(nc, req, "translate.result.persist")
+        await nc.close()
+
+    with EmbeddedNats(store) as second:
+        after = settings.model_copy(update={"nats_url": second.url})
+        nc = await connect(after, "test")
+        info = await nc.jetstream().stream_info(request_stream(Pool.NORMAL))
+        assert info.state.messages == 5
+        env = worker_env(second.url, models)
+        async with running_worker(nc, env, Pool.NORMAL, tmp_path / "worker.log"):
+            results = await collect_results(nc, "translate.result.persist", 5)
+        await nc.close()
+    assert sorted(r.task_id for r in results) == sorted(q.task_id for q in queued)
+
+
+def test_embedded_nats_starts_on_a_random_port_and_stops(tmp_path: Path) -> None:
+    server = EmbeddedNats(tmp_path / "nats").start()
+    assert server.port is not None
+    assert server.port > 0
+    assert server.url == f"nats://127.0.0.1:{server.port}"
+    process = server._process
+    assert process is not None
+    assert process.poll() is None
+    server.stop()
+    assert process.poll() is not None
