@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -150,3 +152,48 @@ async def stored_count(nc: Client, stream: str, subject: str | None = None) -> i
     if subject is None:
         return int(info.state.messages)
     return sum((info.state.subjects or {}).values())
+
+
+def shim_env(nats_url: str, **overrides: object) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "NATS_URL": nats_url,
+        "TRANSLATOR_ZMQ_PULL_PORT": "0",
+        "TRANSLATOR_ZMQ_PUB_PORT": "0",
+        "ZMQ_BIND_HOST": "127.0.0.1",
+        "ACK_WAIT": "3",
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update({key: str(value) for key, value in overrides.items()})
+    return env
+
+
+def start_shim(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "zmq_compat"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def shim_ports(log: Path, after: int = 0, timeout: float = 30) -> tuple[int, int]:
+    """(pull, pub) ports from the shim's log line, once it is ready."""
+    pattern = re.compile(r"PULL on [\d.]+:(\d+), PUB on [\d.]+:(\d+)")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text()[after:]
+        match = pattern.search(text)
+        if match and "zmq_compat ready" in text:
+            return int(match.group(1)), int(match.group(2))
+        time.sleep(0.05)
+    raise AssertionError(f"shim not ready:\n{log.read_text()[-3000:]}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

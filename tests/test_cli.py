@@ -11,10 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import anyio
 import psutil
 import pytest
 
-from tests.support import ROOT, Models, stop_process, worker_env
+from tests.gateway import Gateway
+from tests.support import ROOT, Models, free_port, stop_process, worker_env
 from translator.embedded import EmbeddedNats
 
 
@@ -49,11 +51,29 @@ def descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
+async def gateway_round_trip(pull: int, pub: int) -> dict[str, dict[str, object]]:
+    gateway = Gateway(pull, pub)
+    try:
+        await gateway.connected()
+        sent = await gateway.request("Hello from the gateway", ["fr", "de"])
+        return await gateway.results_for(sent)
+    finally:
+        gateway.close()
+
+
 def test_up_runs_embedded_nats_and_workers_and_stops_everything_on_ctrl_c(
     tmp_path: Path, models: Models
 ) -> None:
+    pull, pub = free_port(), free_port()
     env = worker_env(
-        "", models, DATA_DIR=tmp_path / "data", EMBEDDED_NATS_PORT=-1, NORMAL_WORKERS=1
+        "",
+        models,
+        DATA_DIR=tmp_path / "data",
+        EMBEDDED_NATS_PORT=-1,
+        NORMAL_WORKERS=1,
+        TRANSLATOR_ZMQ_PULL_PORT=pull,
+        TRANSLATOR_ZMQ_PUB_PORT=pub,
+        ZMQ_BIND_HOST="127.0.0.1",
     )
     del env["NATS_URL"]
     log = tmp_path / "up.log"
@@ -66,7 +86,7 @@ def test_up_runs_embedded_nats_and_workers_and_stops_everything_on_ctrl_c(
         wait_for_line(log, r"serving pool normal")
         wait_for_line(log, r"serving pool any")
         children = descendants(up.pid)
-        assert len(children) == 3  # nats-server and one worker per pool
+        assert len(children) == 4  # nats-server, the shim and one worker per pool
 
         submit_env = {**env, "NATS_URL": url}
         done = translator(
@@ -76,6 +96,8 @@ def test_up_runs_embedded_nats_and_workers_and_stops_everything_on_ctrl_c(
         assert done.returncode == 0, done.stderr
         assert [line["targetLanguage"] for line in lines] == ["fr", "de"]
         assert all(line["status"] == "ok" and line["translatedText"] for line in lines)
+        wait_for_line(log, r"zmq_compat ready")
+        assert sorted(anyio.run(gateway_round_trip, pull, pub)) == ["de", "fr"]
 
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0

@@ -155,6 +155,9 @@ class Worker:
         """Fill each job's outcomes; return the jobs hit by a failure a retry may fix."""
         retry: set[Job] = set()
         for key, members in group_jobs(jobs).items():
+            if key.source == key.target:
+                self._keep_as_is(members, key)
+                continue
             try:
                 loaded = await anyio.to_thread.run_sync(self.models.get, key.model_type)
                 loaded.family.check_pair(key.source, key.target)
@@ -167,14 +170,10 @@ class Worker:
         return retry
 
     async def _generate(self, loaded: LoadedModel, key: GroupKey, jobs: list[Job]) -> bool:
-        same = key.source == key.target
         texts = [job.request.text for job in jobs]
         started = time.perf_counter()
         try:
-            if same:
-                done = [engine.Translation(text, 1.0) for text in texts]
-            else:
-                done = await anyio.to_thread.run_sync(self._generate_sync, loaded, key, texts)
+            done = await anyio.to_thread.run_sync(self._generate_sync, loaded, key, texts)
         except (RuntimeError, ValueError, IndexError) as exc:
             log.exception("generate failed for %d texts (%s): %s", len(texts), key, exc)
             self._fail(jobs, key, f"model failure: {exc}")
@@ -198,6 +197,12 @@ class Worker:
             max_tokens=self.settings.max_new_tokens,
             num_beams=self.settings.num_beams,
         )
+
+    def _keep_as_is(self, jobs: list[Job], key: GroupKey) -> None:
+        """Source and target are the same language: the text is its own translation."""
+        for job in jobs:
+            job.translations[key.target] = engine.Translation(job.request.text, 1.0)
+            job.model_id = job.model_id or self.settings.model_id(key.model_type)
 
     @staticmethod
     def _fail(jobs: list[Job], key: GroupKey, reason: str) -> None:

@@ -1,0 +1,97 @@
+"""A gateway emulator that behaves like the Meeshy gateway's ZeroMQ client (0.4.9-alpha):
+PUSH and SUB connect, SUB subscribes to everything, a ping goes before every request, and
+results are matched on messageId + targetLanguage."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import anyio
+import zmq
+import zmq.asyncio
+
+
+class Gateway:
+    def __init__(self, pull_port: int, pub_port: int, host: str = "127.0.0.1") -> None:
+        self.context = zmq.asyncio.Context()
+        self.push = self.context.socket(zmq.PUSH)
+        self.sub = self.context.socket(zmq.SUB)
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.push.connect(f"tcp://{host}:{pull_port}")
+        self.sub.connect(f"tcp://{host}:{pub_port}")
+        self.received: list[dict[str, Any]] = []
+        self.raw: list[bytes] = []
+
+    def close(self) -> None:
+        self.push.close(linger=0)
+        self.sub.close(linger=0)
+        self.context.term()
+
+    async def send_raw(self, *frames: bytes) -> None:
+        await self.push.send_multipart(list(frames))
+
+    async def ping(self) -> None:
+        await self.send_raw(
+            json.dumps({"type": "ping", "timestamp": int(time.time() * 1000)}).encode()
+        )
+
+    async def request(self, text: str, targets: list[str], **fields: Any) -> dict[str, Any]:
+        """Ping, then the request, exactly as the gateway does; returns what was sent."""
+        message = {
+            "taskId": str(uuid.uuid4()),
+            "messageId": f"msg-{uuid.uuid4().hex[:12]}",
+            "text": text,
+            "sourceLanguage": "en",
+            "targetLanguages": targets,
+            "conversationId": "conv-1",
+            "modelType": "basic",
+            "timestamp": int(time.time() * 1000),
+            **fields,
+        }
+        await self.ping()
+        await self.send_raw(json.dumps(message).encode())
+        return message
+
+    async def connected(self, timeout: float = 20) -> None:
+        """Wait until PUB reaches us (a pong comes back): the slow-joiner problem of PUB/SUB."""
+        with anyio.fail_after(timeout):
+            while not any(m.get("type") == "pong" for m in self.received):
+                await self.ping()
+                with anyio.move_on_after(0.2):
+                    await self.read_one()
+
+    async def read_one(self) -> dict[str, Any]:
+        frame = await self.sub.recv()
+        self.raw.append(frame)
+        message: dict[str, Any] = json.loads(frame)
+        self.received.append(message)
+        return message
+
+    async def wait_for(
+        self, predicate: Any, count: int = 1, timeout: float = 60
+    ) -> list[dict[str, Any]]:
+        with anyio.fail_after(timeout):
+            while len([m for m in self.received if predicate(m)]) < count:
+                await self.read_one()
+        return [m for m in self.received if predicate(m)]
+
+    async def results_for(
+        self, sent: dict[str, Any], timeout: float = 60
+    ) -> dict[str, dict[str, Any]]:
+        """One message per target language of `sent`, matched on messageId + targetLanguage."""
+
+        def ours(m: dict[str, Any]) -> bool:
+            completed = (
+                m.get("type") == "translation_completed"
+                and m["result"]["messageId"] == sent["messageId"]
+            )
+            failed = (
+                m.get("type") == "translation_error" and m.get("messageId") == sent["messageId"]
+            )
+            return completed or failed
+
+        found = await self.wait_for(ours, len(sent["targetLanguages"]), timeout)
+        return {m.get("targetLanguage", f"error-{i}"): m for i, m in enumerate(found)}

@@ -1,0 +1,3 @@
+from zmq_compat.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""The gateway's ZeroMQ wire format (PROTOCOL.md section 1): frames <-> translator models.
+
+One frame, one UTF-8 JSON object, written like Python's `json.dumps` defaults."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from translator.errors import InvalidRequest
+from translator.messages import TranslationRequest, TranslationResult, decode_request
+from zmq_compat.errors import BadFrame
+
+TRANSLATOR_VERSION = "1.0.0"
+_MESSAGE_ID = re.compile(rb'"messageId"\s*:\s*"([^"\\]{1,256})"')
+_PEEK_BYTES = 65_536
+
+
+@dataclass(frozen=True)
+class Ping:
+    timestamp: float | None
+
+
+def dumps(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload).encode()
+
+
+def _fields(payload: Any) -> dict[str, str | None]:
+    def text(key: str) -> str | None:
+        value = payload.get(key) if isinstance(payload, dict) else None
+        return value if isinstance(value, str) and value else None
+
+    return {
+        "message_id": text("messageId"),
+        "task_id": text("taskId"),
+        "conversation_id": text("conversationId"),
+    }
+
+
+def parse(frame: bytes, max_bytes: int, max_text_length: int) -> Ping | TranslationRequest:
+    """A ping or a valid request; BadFrame (with what could be read of it) otherwise."""
+    if len(frame) > max_bytes:
+        match = _MESSAGE_ID.search(frame[:_PEEK_BYTES])
+        message_id = match.group(1).decode() if match else None
+        raise BadFrame(
+            f"frame too large: {len(frame)} bytes, the maximum is {max_bytes}", message_id
+        )
+    try:
+        payload = json.loads(frame)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadFrame(f"invalid request: not JSON ({exc})") from exc
+    kind = payload.get("type") if isinstance(payload, dict) else None
+    if kind == "ping":
+        stamp = payload.get("timestamp")
+        return Ping(stamp if isinstance(stamp, int | float) else None)
+    if kind not in (None, "translation"):
+        raise BadFrame(f"unknown message type {kind!r}", **_fields(payload))
+    try:
+        request = decode_request(frame)
+    except InvalidRequest as exc:
+        raise BadFrame(str(exc), **_fields(payload)) from exc
+    if len(request.text) > max_text_length:
+        reason = f"text too long: {len(request.text)} characters, the maximum is {max_text_length}"
+        raise BadFrame(reason, request.message_id, request.task_id, request.conversation_id)
+    return request
+
+
+def pong(pub_port: int, pull_port: int) -> bytes:
+    return dumps(
+        {
+            "type": "pong",
+            "timestamp": time.time(),
+            "translator_status": "alive",
+            "translator_port_pub": pub_port,
+            "translator_port_pull": pull_port,
+        }
+    )
+
+
+def translation_error(
+    task_id: str | None, message_id: str | None, error: str, conversation_id: str | None
+) -> bytes:
+    return dumps(
+        {
+            "type": "translation_error",
+            "taskId": task_id,
+            "messageId": message_id,
+            "error": error,
+            "conversationId": conversation_id,
+        }
+    )
+
+
+def translation_completed(result: TranslationResult, session_id: str) -> bytes:
+    """The 0.4.9 `translation_completed`, every key in its order."""
+    body = {
+        "messageId": result.message_id,
+        "translatedText": result.translated_text,
+        "sourceLanguage": result.source_language,
+        "targetLanguage": result.target_language,
+        "confidenceScore": float(result.confidence_score),
+        "processingTime": float(result.processing_time),
+        "modelType": result.model_type,
+        "workerName": result.worker_name,
+        "translatorModel": result.translator_model,
+        "workerId": result.worker_id,
+        "poolType": result.pool_type,
+        "translationTime": float(result.translation_time),
+        "queueTime": float(result.queue_time),
+        "memoryUsage": float(result.memory_usage),
+        "cpuUsage": float(result.cpu_usage),
+        "timestamp": float(result.timestamp),
+        "version": result.version,
+    }
+    metadata = {
+        "translatorVersion": TRANSLATOR_VERSION,
+        "modelVersion": result.translator_model,
+        "processingNode": result.processing_node,
+        "sessionId": session_id,
+        "requestId": result.task_id,
+        "protocol": "ZMQ_PUB_SUB",
+        "encoding": "UTF-8",
+    }
+    return dumps(
+        {
+            "type": "translation_completed",
+            "taskId": result.task_id,
+            "result": body,
+            "targetLanguage": result.target_language,
+            "timestamp": time.time(),
+            "metadata": metadata,
+        }
+    )
+
+
+def result_frame(result: TranslationResult, session_id: str) -> bytes:
+    """A result from NATS as the gateway expects it: completed, or an error."""
+    if result.status == "ok":
+        return translation_completed(result, session_id)
+    error = result.error or "translation failed"
+    return translation_error(result.task_id, result.message_id, error, result.conversation_id)

@@ -1,0 +1,25 @@
+"""Settings of the shim, from the environment. It shares the translator's (pool sizes, text
+limit, NATS) because it creates the same topology when it starts first."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from translator.settings import TranslatorSettings
+
+
+class ShimSettings(TranslatorSettings):
+    translator_zmq_pull_port: int = Field(default=5555, ge=0, le=65535)
+    translator_zmq_pub_port: int = Field(default=5558, ge=0, le=65535)
+    zmq_bind_host: str = "0.0.0.0"
+    zmq_max_frame_bytes: int = Field(default=1_048_576, ge=1024)
+    zmq_shim_name: str = Field(default="zmq_compat", pattern=r"^[A-Za-z0-9_-]+$")
+    zmq_publishers: int = Field(default=64, ge=1)
+    zmq_publish_timeout: float = Field(default=2.0, gt=0)
+    zmq_request_buffer: int = Field(default=1_000, ge=1)
+    zmq_results_batch: int = Field(default=256, ge=1)
+
+    @property
+    def result_subject(self) -> str:
+        """The shim's own results subject, read by its own durable consumer."""
+        return f"translate.result.{self.zmq_shim_name}"

@@ -1,0 +1,182 @@
+"""The shim: PULL frames -> JetStream requests; the shim's results consumer -> PUB frames.
+
+Pings are answered inline on the receive loop, never behind a publish. Requests go through a
+bounded buffer to concurrent publishers; a full pool or an unreachable NATS is answered with a
+`translation_error`, never dropped in silence. Results are acked only once sent on PUB."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+
+import anyio
+import nats.errors
+import zmq
+import zmq.asyncio
+from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream
+from nats.aio.client import Client
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from translator.batching import fetch_batch
+from translator.client import submit
+from translator.errors import PoolFull
+from translator.messages import TranslationRequest, TranslationResult
+from translator.subjects import RESULTS_STREAM
+from zmq_compat import protocol
+from zmq_compat.errors import BadFrame
+from zmq_compat.settings import ShimSettings
+
+log = logging.getLogger(__name__)
+POOL_FULL = "translation pool full"
+UNAVAILABLE = "translation service unavailable: the queue (NATS) cannot be reached"
+
+
+class Shim:
+    def __init__(self, settings: ShimSettings, nc: Client) -> None:
+        self.settings = settings
+        self.nc = nc
+        self.session_id = str(uuid.uuid4())
+        self.counts: Counter[str] = Counter()
+        self._context = zmq.asyncio.Context()
+        self.pull = self._context.socket(zmq.PULL)
+        # XPUB is PUB on the wire, and tells us when a gateway subscribes or goes away: results
+        # are taken from JetStream only while one listens (PUB would drop them otherwise).
+        self.pub = self._context.socket(zmq.XPUB)
+        self.pub.setsockopt(zmq.XPUB_VERBOSER, 1)
+        self.subscribers = 0
+        self._listening = anyio.Event()
+        self.pull_port = 0
+        self.pub_port = 0
+
+    def bind(self) -> None:
+        host = self.settings.zmq_bind_host
+        self.pull_port = _bind(self.pull, host, self.settings.translator_zmq_pull_port)
+        self.pub_port = _bind(self.pub, host, self.settings.translator_zmq_pub_port)
+        log.info(
+            "zmq_compat: PULL on %s:%d, PUB on %s:%d", host, self.pull_port, host, self.pub_port
+        )
+
+    def close(self) -> None:
+        self.pull.close(linger=0)
+        self.pub.close(linger=1000)
+        self._context.term()
+
+    async def _send(self, frame: bytes) -> None:
+        await self.pub.send(frame)
+
+    # -- gateway -> NATS ---------------------------------------------------------------------
+
+    async def receive(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        send, receive = anyio.create_memory_object_stream[TranslationRequest](
+            self.settings.zmq_request_buffer
+        )
+        async with anyio.create_task_group() as tg, send:
+            for _ in range(self.settings.zmq_publishers):
+                tg.start_soon(self._publisher, receive.clone())
+            receive.close()
+            task_status.started()
+            while True:
+                frames = await self.pull.recv_multipart(copy=True)
+                await self._dispatch(frames[0], send)
+
+    async def _dispatch(
+        self, frame: bytes, requests: anyio.abc.ObjectSendStream[TranslationRequest]
+    ) -> None:
+        try:
+            parsed = protocol.parse(
+                frame, self.settings.zmq_max_frame_bytes, self.settings.max_text_length
+            )
+        except BadFrame as bad:
+            await self._refuse(bad)
+            return
+        if isinstance(parsed, protocol.Ping):
+            self.counts["ping"] += 1
+            await self._send(protocol.pong(self.pub_port, self.pull_port))
+            return
+        await requests.send(parsed)
+
+    async def _refuse(self, bad: BadFrame) -> None:
+        self.counts["invalid"] += 1
+        log.warning("zmq_compat: refused a frame: %s (messageId %s)", bad.reason, bad.message_id)
+        if bad.message_id is not None:
+            frame = protocol.translation_error(
+                bad.task_id, bad.message_id, bad.reason, bad.conversation_id
+            )
+            await self._send(frame)
+
+    async def _publisher(self, requests: MemoryObjectReceiveStream[TranslationRequest]) -> None:
+        async with requests:
+            async for request in requests:
+                await self._publish(request)
+
+    async def _publish(self, request: TranslationRequest) -> None:
+        try:
+            with anyio.fail_after(self.settings.zmq_publish_timeout):
+                await submit(self.nc, request, self.settings.result_subject)
+        except PoolFull:
+            await self._answer_error(request, POOL_FULL, "pool_full")
+        except (TimeoutError, nats.errors.Error) as exc:
+            log.warning("zmq_compat: request %s not queued: %r", request.task_id, exc)
+            await self._answer_error(request, UNAVAILABLE, "unavailable")
+        else:
+            self.counts["accepted"] += 1
+
+    async def _answer_error(self, request: TranslationRequest, reason: str, outcome: str) -> None:
+        self.counts[outcome] += 1
+        frame = protocol.translation_error(
+            request.task_id, request.message_id, reason, request.conversation_id
+        )
+        await self._send(frame)
+
+    # -- NATS -> gateway ---------------------------------------------------------------------
+
+    def results_consumer(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.settings.zmq_shim_name,
+            filter_subject=self.settings.result_subject,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=30,
+            max_ack_pending=10_000,
+        )
+
+    async def track_subscribers(self) -> None:
+        """Count the gateways subscribed to PUB (XPUB: b"\\x01" subscribe, b"\\x00" leave)."""
+        while True:
+            event = await self.pub.recv()
+            self.subscribers += 1 if event[:1] == b"\x01" else -1
+            if self.subscribers > 0:
+                self._listening.set()
+            elif self._listening.is_set():
+                self._listening = anyio.Event()
+                log.info("zmq_compat: no gateway subscribed; results wait in JetStream")
+
+    async def forward_results(self) -> None:
+        js = self.nc.jetstream()
+        await js.add_consumer(RESULTS_STREAM, self.results_consumer())
+        sub = await js.pull_subscribe_bind(self.settings.zmq_shim_name, RESULTS_STREAM)
+        while True:
+            await self._listening.wait()
+            msgs = await fetch_batch(sub, self.settings.zmq_results_batch, 0.0, 1.0)
+            for msg in msgs:
+                await self._forward(msg.data)
+                await msg.ack()
+
+    async def _forward(self, data: bytes) -> None:
+        try:
+            result = TranslationResult.model_validate_json(data)
+        except ValueError:
+            self.counts["bad_result"] += 1
+            log.error("zmq_compat: dropped an unreadable result: %r", data[:200])
+            return
+        self.counts[f"result_{result.status}"] += 1
+        await self._send(protocol.result_frame(result, self.session_id))
+
+
+def _bind(socket: zmq.asyncio.Socket, host: str, port: int) -> int:
+    if port == 0:
+        return int(socket.bind_to_random_port(f"tcp://{host}"))
+    socket.bind(f"tcp://{host}:{port}")
+    return port
