@@ -11,7 +11,7 @@ from tests.support import Models
 from translator import engine, quantization, randomweights
 from translator.errors import ModelUnavailable, QuantizationUnsupported, UnsupportedLanguage
 from translator.languages import NLLB_CODES
-from translator.models import LoadedModel, is_present, load
+from translator.models import ECHO_MODEL_ID, LoadedModel, is_present, load
 from translator.settings import TranslatorSettings
 
 
@@ -117,3 +117,13 @@ def test_random_model_generates_the_fixed_number_of_tokens(tmp_path: Path) -> No
     inputs = loaded.tokenizer(["translate English to French: Hi"], return_tensors="pt")
     out = loaded.model.generate(**inputs)
     assert out.shape[1] == 12 + 1  # decoder start token + 12 generated
+
+
+def test_the_benchmark_echo_backend_is_explicit_and_translates_nothing() -> None:
+    loaded = load(ECHO_MODEL_ID, TranslatorSettings(models_offline=True))
+    assert loaded.echo
+    assert loaded.family.name == "echo"
+    assert engine.translate(loaded, ["Bonjour", "Salut"], "fr", "en") == [
+        engine.Translation("Bonjour", 1.0),
+        engine.Translation("Salut", 1.0),
+    ]

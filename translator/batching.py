@@ -39,10 +39,12 @@ async def _fetch(sub: JetStreamContext.PullSubscription, size: int, timeout: flo
 async def fetch_batch(
     sub: JetStreamContext.PullSubscription, size: int, window: float, timeout: float
 ) -> list[Msg]:
-    """Up to `size` messages: wait up to `timeout` for the first, then `window` for more."""
+    """Up to `size` messages: wait up to `timeout` for the first, then keep filling the batch
+    for at most `window` while the consumer still holds queued messages (`num_pending`). An idle
+    queue is not waited on: a lone message at low load goes through at once."""
     msgs = await _fetch(sub, size, timeout)
     deadline = time.monotonic() + window
-    while msgs and len(msgs) < size:
+    while msgs and len(msgs) < size and _more_queued(msgs[-1]):
         left = deadline - time.monotonic()
         if left < _MIN_FETCH:
             break
@@ -51,6 +53,11 @@ async def fetch_batch(
             break
         msgs.extend(more)
     return msgs
+
+
+def _more_queued(msg: Msg) -> bool:
+    pending = msg.metadata.num_pending
+    return pending is None or pending > 0
 
 
 @dataclass(eq=False)

@@ -114,6 +114,15 @@ class MarianFamily(Family):
         return [f"{token} {text}" for text in texts] if token else texts
 
 
+class EchoFamily(Family):
+    """The benchmark-only echo backend: every pair passes, nothing is translated."""
+
+    name = "echo"
+
+    def check_pair(self, source: str, target: str) -> None:
+        return None
+
+
 def _marian_pair(model_id: str, tokenizer: Any) -> tuple[str, str]:
     kwargs = getattr(tokenizer, "init_kwargs", {})
     source, target = kwargs.get("source_lang"), kwargs.get("target_lang")

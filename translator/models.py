@@ -11,12 +11,14 @@ from typing import Any
 
 from translator import quantization
 from translator.errors import ModelUnavailable
-from translator.families import Family, family_for
+from translator.families import EchoFamily, Family, family_for
 from translator.messages import ModelType
 from translator.settings import TranslatorSettings
 
 log = logging.getLogger(__name__)
 RANDOM_WEIGHTS_FLAG = "meeshy_random_weights"
+# Returns every text unchanged: for benchmarks of the pipeline alone, never for users.
+ECHO_MODEL_ID = "benchmark-only-echo"
 
 
 @dataclass
@@ -29,6 +31,7 @@ class LoadedModel:
     quantization: str
     random_weights: bool
     load_seconds: float
+    echo: bool = False
 
 
 def local_path(model_id: str, models_path: Path) -> Path | None:
@@ -58,6 +61,8 @@ def load(model_id: str, settings: TranslatorSettings) -> LoadedModel:
     """Load tokenizer and model as QUANTIZATION_LEVEL says; ModelUnavailable if not to be had."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
+    if model_id == ECHO_MODEL_ID:
+        return _echo()
     device = quantization.resolve_device(settings.device)
     plan = quantization.plan(settings.quantization_level, device)
     source: str | Path = local_path(model_id, settings.models_path) or model_id
@@ -85,6 +90,21 @@ def load(model_id: str, settings: TranslatorSettings) -> LoadedModel:
     )
     _log_loaded(loaded)
     return loaded
+
+
+def _echo() -> LoadedModel:
+    log.warning("%s: a benchmark-only backend that translates NOTHING", ECHO_MODEL_ID)
+    return LoadedModel(
+        model_id=ECHO_MODEL_ID,
+        model=None,
+        tokenizer=None,
+        family=EchoFamily(ECHO_MODEL_ID, None),
+        device="none",
+        quantization="none",
+        random_weights=False,
+        load_seconds=0.0,
+        echo=True,
+    )
 
 
 def _place(model: Any, plan: quantization.LoadPlan) -> Any:
@@ -115,6 +135,9 @@ class ModelRegistry:
     def __init__(self, settings: TranslatorSettings) -> None:
         self._settings = settings
         self._loaded: dict[str, LoadedModel] = {}
+
+    def cached(self, model_type: ModelType) -> LoadedModel | None:
+        return self._loaded.get(self._settings.model_id(model_type))
 
     def get(self, model_type: ModelType) -> LoadedModel:
         model_id = self._settings.model_id(model_type)

@@ -119,8 +119,10 @@ class Worker:
             tg.start_soon(self._keep_alive, batch, settled)
             jobs = [job for msg in batch if (job := await self._admit(msg, settled))]
             retry = await self._translate(jobs)
-            for job in jobs:
-                await self._settle(job.msg, settled, self._deliver(job, job in retry))
+            async with anyio.create_task_group() as publishing:
+                for job in jobs:
+                    fate = self._deliver(job, job in retry)
+                    publishing.start_soon(self._settle, job.msg, settled, fate)
             tg.cancel_scope.cancel()
 
     async def _keep_alive(self, batch: list[Msg], settled: set[int]) -> None:
@@ -159,7 +161,9 @@ class Worker:
                 self._keep_as_is(members, key)
                 continue
             try:
-                loaded = await anyio.to_thread.run_sync(self.models.get, key.model_type)
+                loaded = self.models.cached(key.model_type) or await anyio.to_thread.run_sync(
+                    self.models.get, key.model_type
+                )
                 loaded.family.check_pair(key.source, key.target)
             except (TranslatorError, ValueError) as exc:
                 self._fail(members, key, str(exc))
@@ -173,7 +177,10 @@ class Worker:
         texts = [job.request.text for job in jobs]
         started = time.perf_counter()
         try:
-            done = await anyio.to_thread.run_sync(self._generate_sync, loaded, key, texts)
+            if loaded.echo:  # the benchmark-only backend: no model, no thread
+                done = self._generate_sync(loaded, key, texts)
+            else:
+                done = await anyio.to_thread.run_sync(self._generate_sync, loaded, key, texts)
         except (RuntimeError, ValueError, IndexError) as exc:
             log.exception("generate failed for %d texts (%s): %s", len(texts), key, exc)
             self._fail(jobs, key, f"model failure: {exc}")
