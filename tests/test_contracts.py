@@ -104,7 +104,6 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert str(settings.models_path) == "/srv/models"
     assert settings.pool_size(Pool.NORMAL) == 500
     assert settings.max_text_length == 1000
-    assert settings.translation_workers == 10
 
 
 def test_settings_reject_an_unknown_quantization_level(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""The `translator` command: up, worker, submit, models."""
+"""The `translator` command: up, worker, submit, status, models."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--model", choices=MODEL_TYPES, default="basic")
     submit.add_argument("--conversation", default="cli")
     submit.add_argument("--timeout", type=float, default=120.0)
+    status = commands.add_parser("status", help="queue, workers and scaling per pool")
+    status.add_argument("--watch", action="store_true", help="refresh every 2 seconds")
     models = commands.add_parser("models", help="list, download or generate models")
     actions = models.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="configured models and whether they are present")
@@ -52,14 +54,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return anyio.run(run_worker, settings, Pool(args.pool))
     if args.command == "up":
+        from scaler.settings import ScalerSettings
         from translator.up import run_up
 
-        return anyio.run(run_up, settings)
+        return anyio.run(run_up, ScalerSettings())
     if args.command == "submit":
         return anyio.run(_submit, settings, args)
+    if args.command == "status":
+        return anyio.run(_status, settings, args.watch)
     from translator import model_commands
 
     return model_commands.run(settings, args)
+
+
+async def _status(settings: TranslatorSettings, watch: bool) -> int:
+    from translator.connection import NatsUnreachable, connect
+    from translator.status import show
+
+    try:
+        nc = await connect(settings, "translator-status", patient=False)
+    except NatsUnreachable as exc:
+        print(json.dumps({"error": str(exc)}), file=sys.stderr)
+        return 2
+    try:
+        await show(nc, watch)
+    finally:
+        await nc.close()
+    return 0
 
 
 async def _submit(settings: TranslatorSettings, args: argparse.Namespace) -> int:

@@ -135,6 +135,35 @@ class WorkerHeartbeat(_Message):
     timestamp: float = Field(default_factory=time.time)
 
 
+class ScalingEvent(_Message):
+    """One scaling decision of the scaler, with the inputs that decided it."""
+
+    pool: str
+    from_workers: int
+    to_workers: int
+    direction: Literal["up", "down", "hold"]
+    reason: str
+    queue_depth: int
+    in_flight: int
+    utilization: float
+    running: int
+    starting: int
+    host: str = ""
+    timestamp: float = Field(default_factory=time.time)
+
+
+class Alert(_Message):
+    """Queue above 80% of capacity, utilization above 90%, a scaling action that failed."""
+
+    pool: str
+    kind: Literal["queue_high", "utilization_high", "scaling_failed"]
+    message: str
+    value: float
+    threshold: float
+    host: str = ""
+    timestamp: float = Field(default_factory=time.time)
+
+
 def encode(message: BaseModel) -> bytes:
     return message.model_dump_json(by_alias=True).encode()
 

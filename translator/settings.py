@@ -39,7 +39,6 @@ class NatsSettings(BaseSettings):
 class TranslatorSettings(NatsSettings):
     """The translator service: topology, workers, models."""
 
-    translation_workers: int = Field(default=60, ge=1)
     normal_workers: int = Field(default=2, ge=0)
     any_workers: int = Field(default=1, ge=0)
     normal_pool_size: int = Field(default=10_000, ge=1)

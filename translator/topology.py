@@ -23,6 +23,8 @@ from translator.settings import TranslatorSettings
 from translator.subjects import (
     DLQ_STREAM,
     DLQ_SUBJECTS,
+    EVENTS_STREAM,
+    EVENTS_SUBJECTS,
     RESULTS_STREAM,
     RESULTS_SUBJECTS,
     WORKERS_CONSUMER,
@@ -64,6 +66,18 @@ def dead_letter_stream_config(settings: TranslatorSettings) -> StreamConfig:
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         max_age=settings.dead_letter_max_age,
+    )
+
+
+def events_stream_config(settings: TranslatorSettings) -> StreamConfig:
+    """Scaling events and alerts, kept for `translator status` and audits."""
+    return StreamConfig(
+        name=EVENTS_STREAM,
+        subjects=[EVENTS_SUBJECTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=settings.dead_letter_max_age,
+        max_msgs_per_subject=1_000,
     )
 
 
@@ -119,3 +133,4 @@ async def ensure_topology(js: JetStreamContext, settings: TranslatorSettings) ->
         await ensure_consumer(js, request_stream(pool), workers_consumer_config(settings))
     await ensure_stream(js, results_stream_config(settings))
     await ensure_stream(js, dead_letter_stream_config(settings))
+    await ensure_stream(js, events_stream_config(settings))

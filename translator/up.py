@@ -1,8 +1,8 @@
 """`translator up`: the local all-in-one run.
 
 An embedded NATS server unless NATS_URL is set, the topology, the gateway shim (zmq_compat) and
-a fixed number of worker processes per pool (NORMAL_WORKERS / ANY_WORKERS), supervised.
-Ctrl-C stops everything: the shim, then the workers, then NATS."""
+the scaler, which runs and scales the worker processes of both pools. Ctrl-C stops everything:
+the shim, then the workers, then NATS."""
 
 from __future__ import annotations
 
@@ -14,19 +14,18 @@ from contextlib import ExitStack
 
 import anyio
 
-from scaler.supervisor import Supervisor
+from scaler.service import serve as serve_scaler
+from scaler.settings import ScalerSettings
 from translator.children import spawn
 from translator.connection import connect
 from translator.embedded import EmbeddedNats
-from translator.settings import TranslatorSettings
 from translator.signals import stop_on_signal
-from translator.subjects import Pool
 from translator.topology import ensure_topology
 
 log = logging.getLogger(__name__)
 
 
-def with_nats(settings: TranslatorSettings, stack: ExitStack) -> TranslatorSettings:
+def with_nats(settings: ScalerSettings, stack: ExitStack) -> ScalerSettings:
     """The settings with NATS_URL pointing at a server: the given one or an embedded one."""
     if settings.nats_url:
         return settings
@@ -36,29 +35,28 @@ def with_nats(settings: TranslatorSettings, stack: ExitStack) -> TranslatorSetti
     return settings.model_copy(update={"nats_url": server.url})
 
 
-async def run_up(settings: TranslatorSettings) -> int:
+async def run_up(settings: ScalerSettings) -> int:
     with ExitStack() as stack:
         settings = with_nats(settings, stack)
+        url = settings.nats_url or ""
         nc = await connect(settings, "translator-up")
         await ensure_topology(nc.jetstream(), settings)
-        await nc.close()
-        url = settings.nats_url or ""
-        supervisor = Supervisor(env={"NATS_URL": url}, grace=settings.shutdown_grace_period + 5)
         shim = spawn([sys.executable, "-m", "zmq_compat"], {**os.environ, "NATS_URL": url})
         stack.callback(_stop, shim)
         stopped = anyio.Event()
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop_on_signal, stopped.set)
-            for pool in Pool:
-                await supervisor.scale(pool, settings.initial_workers(pool))
-            tg.start_soon(supervisor.supervise)
             log.info("translator up: NATS at %s; Ctrl-C to stop", url)
-            await stopped.wait()
+            tg.start_soon(_stop_shim_first, stopped, shim)
+            await serve_scaler(settings, nc, stopped)
             tg.cancel_scope.cancel()
-        with anyio.CancelScope(shield=True):
-            _stop(shim)
-            await supervisor.stop_all()
+        await nc.close()
     return 0
+
+
+async def _stop_shim_first(stopped: anyio.Event, shim: subprocess.Popen[bytes]) -> None:
+    await stopped.wait()
+    await anyio.to_thread.run_sync(_stop, shim)
 
 
 def _stop(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:

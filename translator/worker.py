@@ -161,9 +161,7 @@ class Worker:
                 self._keep_as_is(members, key)
                 continue
             try:
-                loaded = self.models.cached(key.model_type) or await anyio.to_thread.run_sync(
-                    self.models.get, key.model_type
-                )
+                loaded = await self._model(key)
                 loaded.family.check_pair(key.source, key.target)
             except (TranslatorError, ValueError) as exc:
                 self._fail(members, key, str(exc))
@@ -172,6 +170,12 @@ class Worker:
                 if not await self._generate(loaded, key, chunk):
                     retry.update(chunk)
         return retry
+
+    async def _model(self, key: GroupKey) -> LoadedModel:
+        cached = self.models.cached(key.model_type)
+        if cached is not None:
+            return cached
+        return await anyio.to_thread.run_sync(self.models.get, key.model_type)
 
     async def _generate(self, loaded: LoadedModel, key: GroupKey, jobs: list[Job]) -> bool:
         texts = [job.request.text for job in jobs]

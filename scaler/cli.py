@@ -1,0 +1,44 @@
+"""The `scaler` command: the worker pools, scaled on queue depth and utilization."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+import anyio
+
+from scaler.settings import ScalerSettings
+from translator import logs
+
+
+async def run(settings: ScalerSettings) -> int:
+    from scaler.service import serve
+    from translator.connection import connect
+    from translator.signals import stop_on_signal
+    from translator.topology import ensure_topology
+
+    nc = await connect(settings, "scaler")
+    await ensure_topology(nc.jetstream(), settings)
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(stop_on_signal, stop.set)
+        scaler = await serve(settings, nc, stop)
+        tg.cancel_scope.cancel()
+    await nc.drain()
+    events = scaler.events
+    counts = dict(events.scaling)
+    logging.getLogger(__name__).info("scaler stopped: scaling events %s", counts)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scaler", description=__doc__)
+    parser.parse_args(argv)
+    settings = ScalerSettings()
+    logs.configure(settings.log_level, settings.log_json)
+    return anyio.run(run, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

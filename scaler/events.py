@@ -1,0 +1,44 @@
+"""Scaling events and alerts: published on NATS (kept in TRANSLATE_EVENTS), logged, counted."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+import nats.errors
+from nats.aio.client import Client
+
+from translator.messages import Alert, ScalingEvent, encode
+from translator.subjects import ALERT_EVENTS, SCALING_EVENTS
+
+log = logging.getLogger(__name__)
+
+
+class Events:
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+        self.scaling: Counter[tuple[str, str]] = Counter()  # (pool, direction)
+        self.alerts: Counter[tuple[str, str]] = Counter()  # (pool, kind)
+
+    async def scaled(self, event: ScalingEvent) -> None:
+        self.scaling[event.pool, event.direction] += 1
+        log.info(
+            "scaling %s %s: %d -> %d workers (%s)",
+            event.pool,
+            event.direction,
+            event.from_workers,
+            event.to_workers,
+            event.reason,
+        )
+        await self._publish(SCALING_EVENTS, encode(event))
+
+    async def alert(self, alert: Alert) -> None:
+        self.alerts[alert.pool, alert.kind] += 1
+        log.warning("alert %s %s: %s", alert.pool, alert.kind, alert.message)
+        await self._publish(ALERT_EVENTS, encode(alert))
+
+    async def _publish(self, subject: str, data: bytes) -> None:
+        try:
+            await self.nc.jetstream().publish(subject, data)
+        except nats.errors.Error as exc:  # NATS away: the event is still logged and counted
+            log.warning("event not published on %s: %s", subject, exc)

@@ -1,0 +1,133 @@
+"""The scaler service: every SCALING_CHECK_INTERVAL, read lag and heartbeats, decide, apply.
+
+It owns the worker processes (through the supervisor), so stopping it stops them."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import anyio
+import nats.errors
+from nats.aio.client import Client
+from nats.js.errors import Error as JetStreamError
+from nats.js.kv import KeyValue
+
+from scaler import observe
+from scaler.events import Events
+from scaler.policy import Decision, desired_workers
+from scaler.settings import ScalerSettings
+from scaler.supervisor import Supervisor
+from translator import heartbeat
+from translator.messages import Alert, ScalingEvent
+from translator.subjects import Pool
+
+log = logging.getLogger(__name__)
+
+
+class Scaler:
+    def __init__(
+        self, settings: ScalerSettings, nc: Client, bucket: KeyValue, supervisor: Supervisor
+    ) -> None:
+        self.settings = settings
+        self.nc = nc
+        self.bucket = bucket
+        self.supervisor = supervisor
+        self.events = Events(nc)
+        self.host = socket.gethostname()
+        self._crashes_seen = dict.fromkeys(Pool, 0)
+
+    async def start(self) -> None:
+        for pool in Pool:
+            await self.supervisor.scale(pool, self.settings.rule(pool).initial)
+
+    async def check(self) -> None:
+        """One round: observe every pool, decide, apply, report."""
+        beats = await heartbeat.read_all(self.bucket)
+        js = self.nc.jetstream()
+        total = sum(self.supervisor.count(pool) for pool in Pool)
+        for pool in Pool:
+            queue, in_flight = await observe.lag(js, pool)
+            mine = set(self.supervisor.pids(pool))
+            seen = observe.view(pool, queue, in_flight, beats, mine, self.host)
+            room = self.settings.translation_workers - total
+            decision = desired_workers(
+                seen.state, self.settings.rule(pool), room, self.settings.enable_dynamic_scaling
+            )
+            await self._apply(seen, decision)
+            total += decision.desired - decision.current
+            await self._alerts(seen, queue)
+
+    async def _apply(self, seen: observe.PoolView, decision: Decision) -> None:
+        if decision.direction == "hold":
+            return
+        await self.supervisor.scale(seen.pool, decision.desired, seen.idle_pids)
+        state = seen.state
+        event = ScalingEvent(
+            pool=seen.pool.value,
+            from_workers=decision.current,
+            to_workers=decision.desired,
+            direction=decision.direction,
+            reason=decision.reason,
+            queue_depth=state.queue,
+            in_flight=state.in_flight,
+            utilization=state.utilization,
+            running=state.running,
+            starting=state.starting,
+            host=self.host,
+        )
+        await self.events.scaled(event)
+
+    async def _alerts(self, seen: observe.PoolView, queue: int) -> None:
+        pool, settings = seen.pool, self.settings
+        capacity = settings.pool_size(pool)
+        if queue > settings.alert_queue_ratio * capacity:
+            message = f"queue {queue} above {settings.alert_queue_ratio:.0%} of capacity {capacity}"
+            await self._alert(
+                pool, "queue_high", message, queue / capacity, settings.alert_queue_ratio
+            )
+        busy = seen.state.utilization
+        if seen.state.running and busy > settings.alert_utilization:
+            message = f"utilization {busy:.2f} above {settings.alert_utilization}"
+            await self._alert(pool, "utilization_high", message, busy, settings.alert_utilization)
+        crashes = self.supervisor.crashes[pool]
+        if crashes > self._crashes_seen[pool]:
+            new = crashes - self._crashes_seen[pool]
+            self._crashes_seen[pool] = crashes
+            message = f"{new} worker(s) exited unexpectedly; restarts back off"
+            await self._alert(pool, "scaling_failed", message, float(new), 0.0)
+
+    async def _alert(self, pool: Pool, kind: str, message: str, value: float, limit: float) -> None:
+        alert = Alert.model_validate(
+            {"pool": pool.value, "kind": kind, "message": message, "value": value,
+             "threshold": limit, "host": self.host}
+        )  # fmt: skip
+        await self.events.alert(alert)
+
+    async def check_forever(self) -> None:
+        while True:
+            await anyio.sleep(self.settings.scaling_check_interval)
+            try:
+                await self.check()
+            except (nats.errors.Error, JetStreamError, TimeoutError) as exc:
+                log.warning("scaling check skipped: %s", exc)
+
+
+async def serve(settings: ScalerSettings, nc: Client, stop: anyio.Event) -> Scaler:
+    """Run the scaler and its workers until `stop` is set; then stop every worker."""
+    bucket = await heartbeat.heartbeat_bucket(nc.jetstream(), settings.heartbeat_ttl)
+    env = {"NATS_URL": settings.nats_url or ""}
+    supervisor = Supervisor(env=env, grace=settings.worker_stop_grace)
+    scaler = Scaler(settings, nc, bucket, supervisor)
+    try:
+        async with anyio.create_task_group() as tg:
+            await scaler.start()
+            tg.start_soon(supervisor.supervise)
+            tg.start_soon(scaler.check_forever)
+            log.info("scaler running (dynamic scaling %s)", settings.enable_dynamic_scaling)
+            await stop.wait()
+            tg.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await supervisor.stop_all()
+    return scaler

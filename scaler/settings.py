@@ -1,0 +1,54 @@
+"""Settings of the scaler, from the environment: the 0.4.9 rules as defaults, every number
+configurable (`NORMAL_SCALE_UP_QUEUE=200`, `ANY_SCALE_DOWN_STEP=2`, ...)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from scaler.policy import PoolRule
+from translator.settings import TranslatorSettings
+from translator.subjects import Pool
+
+
+class ScalerSettings(TranslatorSettings):
+    enable_dynamic_scaling: bool = True
+    scaling_check_interval: float = Field(default=30.0, gt=0)
+    translation_workers: int = Field(default=60, ge=1)
+    max_normal_workers: int = Field(default=40, ge=0)
+    max_any_workers: int = Field(default=20, ge=0)
+    min_normal_workers: int | None = Field(default=None, ge=0)
+    min_any_workers: int | None = Field(default=None, ge=0)
+
+    normal_scale_up_queue: int = 100
+    normal_scale_up_utilization: float = 0.8
+    normal_scale_up_step: int = Field(default=5, ge=1)
+    normal_scale_down_queue: int = 10
+    normal_scale_down_utilization: float = 0.3
+    normal_scale_down_step: int = Field(default=2, ge=1)
+    any_scale_up_queue: int = 50
+    any_scale_up_utilization: float = 0.8
+    any_scale_up_step: int = Field(default=3, ge=1)
+    any_scale_down_queue: int = 5
+    any_scale_down_utilization: float = 0.3
+    any_scale_down_step: int = Field(default=1, ge=1)
+
+    alert_queue_ratio: float = 0.8
+    alert_utilization: float = 0.9
+    worker_stop_grace: float = Field(default=35.0, gt=0)
+    metrics_interval: float = Field(default=1.0, gt=0)
+
+    def rule(self, pool: Pool) -> PoolRule:
+        p = pool.value
+        minimum = getattr(self, f"min_{p}_workers")
+        initial = self.initial_workers(pool)
+        return PoolRule(
+            up_queue=getattr(self, f"{p}_scale_up_queue"),
+            up_utilization=getattr(self, f"{p}_scale_up_utilization"),
+            up_step=getattr(self, f"{p}_scale_up_step"),
+            down_queue=getattr(self, f"{p}_scale_down_queue"),
+            down_utilization=getattr(self, f"{p}_scale_down_utilization"),
+            down_step=getattr(self, f"{p}_scale_down_step"),
+            minimum=initial if minimum is None else minimum,
+            maximum=getattr(self, f"max_{p}_workers"),
+            initial=initial,
+        )

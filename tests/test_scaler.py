@@ -1,0 +1,189 @@
+"""The supervisor and the scaler with real worker subprocesses and a real nats-server."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import psutil
+import pytest
+from nats.aio.client import Client
+from nats.js.api import DeliverPolicy
+
+from scaler.supervisor import Backoff, Supervisor
+from tests.support import (
+    Models,
+    collect_results,
+    publish_request,
+    request,
+    start_scaler,
+    stop_process,
+    wait_for_heartbeat,
+    worker_env,
+)
+from translator.embedded import EmbeddedNats
+from translator.messages import ScalingEvent
+from translator.subjects import EVENTS_STREAM, SCALING_EVENTS, Pool
+
+pytestmark = pytest.mark.anyio
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+async def wait_gone(pids: list[int], timeout: float = 30) -> None:
+    with anyio.fail_after(timeout):
+        while any(alive(pid) for pid in pids):  # noqa: ASYNC110
+            await anyio.sleep(0.1)
+
+
+async def test_supervisor_scales_down_gracefully_with_requests_in_flight_and_loses_none(
+    nc: Client, nats_server: EmbeddedNats, models: Models
+) -> None:
+    queued = [request(text=f"in flight {i}") for i in range(24)]
+    for req in queued:
+        await publish_request(nc, req, "translate.result.scale-down")
+    env = worker_env(nats_server.url, models, BASIC_MODEL=models.slow_t5, BATCH_SIZE=4)
+    supervisor = Supervisor(env=env, grace=60)
+    await supervisor.scale(Pool.NORMAL, 3)
+    pids = supervisor.pids(Pool.NORMAL)
+    try:
+        for pid in pids:
+            await wait_for_heartbeat(nc, pid, state="busy")
+        await supervisor.scale(Pool.NORMAL, 1)  # two busy workers drain and stop
+        stopped = [pid for pid in pids if pid not in supervisor.pids(Pool.NORMAL)]
+        results = await collect_results(nc, "translate.result.scale-down", 24, timeout=120)
+    finally:
+        await supervisor.stop_all()
+
+    assert len(stopped) == 2
+    assert not any(alive(pid) for pid in stopped)
+    delivered = Counter(r.task_id for r in results)
+    assert set(delivered) == {q.task_id for q in queued}
+    assert max(delivered.values()) == 1
+
+
+async def test_supervisor_replaces_a_worker_killed_with_sigkill(
+    nc: Client, nats_server: EmbeddedNats, models: Models
+) -> None:
+    supervisor = Supervisor(env=worker_env(nats_server.url, models), grace=10)
+    await supervisor.scale(Pool.ANY, 1)
+    (victim,) = supervisor.pids(Pool.ANY)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(supervisor.supervise, 0.1)
+            await wait_for_heartbeat(nc, victim, state="ready")
+            psutil.Process(victim).kill()
+            with anyio.fail_after(20):
+                while supervisor.pids(Pool.ANY) in ([], [victim]):  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+            (replacement,) = supervisor.pids(Pool.ANY)
+            await wait_for_heartbeat(nc, replacement, state="ready")
+            tg.cancel_scope.cancel()
+    finally:
+        await supervisor.stop_all()
+    assert replacement != victim
+    assert supervisor.crashes[Pool.ANY] == 1
+
+
+async def test_a_worker_that_always_crashes_is_restarted_with_growing_delays() -> None:
+    def crashing(pool: Pool) -> list[str]:
+        return [sys.executable, "-c", "import sys; sys.exit(3)"]
+
+    supervisor = Supervisor(command=crashing, backoff=lambda: Backoff(initial=0.2, maximum=5))
+    await supervisor.scale(Pool.NORMAL, 1)
+    with anyio.move_on_after(3):
+        await supervisor.supervise(0.02)
+    await supervisor.stop_all()
+    # delays 0.2, 0.4, 0.8, 1.6 s: about five starts in three seconds, not a hundred
+    assert 3 <= supervisor.crashes[Pool.NORMAL] <= 6
+    assert supervisor.backoff[Pool.NORMAL].failures >= 3
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+async def test_stopping_the_scaler_leaves_no_worker_behind(
+    nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path, sig: int
+) -> None:
+    env = worker_env(nats_server.url, models, NORMAL_WORKERS=2, ANY_WORKERS=1)
+    scaler = start_scaler(env, tmp_path / "scaler.log")
+    try:
+        with anyio.fail_after(60):
+            while len(workers := psutil.Process(scaler.pid).children()) < 3:  # noqa: ASYNC110
+                await anyio.sleep(0.1)
+        pids = [w.pid for w in workers]
+        for pid in pids:
+            await wait_for_heartbeat(nc, pid, state="ready")
+        code = stop_process(scaler, sig)
+        await wait_gone(pids)
+    finally:
+        stop_process(scaler, signal.SIGKILL)
+    assert code == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
+
+
+async def scaling_events(nc: Client) -> list[ScalingEvent]:
+    sub = await nc.jetstream().subscribe(
+        SCALING_EVENTS,
+        stream=EVENTS_STREAM,
+        ordered_consumer=True,
+        deliver_policy=DeliverPolicy.ALL,
+    )
+    events = []
+    try:
+        while True:
+            msg = await sub.next_msg(timeout=0.5)
+            events.append(ScalingEvent.model_validate_json(msg.data))
+    except TimeoutError:
+        pass
+    finally:
+        await sub.unsubscribe()
+    return events
+
+
+async def test_a_burst_scales_the_pool_up_and_idleness_scales_it_down(
+    nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
+) -> None:
+    env = worker_env(
+        nats_server.url,
+        models,
+        BASIC_MODEL=models.slow_t5,
+        BATCH_SIZE=2,
+        NORMAL_WORKERS=1,
+        ANY_WORKERS=0,
+        MAX_NORMAL_WORKERS=3,
+        NORMAL_SCALE_UP_QUEUE=10,
+        NORMAL_SCALE_UP_STEP=2,
+        NORMAL_SCALE_DOWN_STEP=2,
+        SCALING_CHECK_INTERVAL=1,
+        UTILIZATION_WINDOW=2,
+    )
+    burst = [request(text=f"burst {i}") for i in range(40)]
+    scaler = start_scaler(env, tmp_path / "scaler.log")
+    try:
+        for req in burst:
+            await publish_request(nc, req, "translate.result.burst")
+        results = await collect_results(nc, "translate.result.burst", 40, timeout=150)
+        with anyio.fail_after(30):
+            while not any(e.direction == "down" for e in await scaling_events(nc)):  # noqa: ASYNC110
+                await anyio.sleep(0.5)
+        events = await scaling_events(nc)
+    finally:
+        assert stop_process(scaler) == 0
+
+    assert sorted(r.task_id for r in results) == sorted(r.task_id for r in burst)
+    up = next(e for e in events if e.direction == "up")
+    down = next(e for e in events if e.direction == "down")
+    assert (up.pool, up.from_workers, up.to_workers) == ("normal", 1, 3)
+    assert up.queue_depth > 10
+    assert up.utilization > 0.8
+    assert (down.from_workers, down.to_workers) == (3, 1)
+    assert down.queue_depth < 10
+    assert "scaling normal up: 1 -> 3 workers" in (tmp_path / "scaler.log").read_text()
+    assert time.time() - down.timestamp < 60
