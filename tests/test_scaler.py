@@ -25,9 +25,10 @@ from tests.support import (
     wait_for_heartbeat,
     worker_env,
 )
+from translator import randomweights
 from translator.embedded import EmbeddedNats
-from translator.messages import ScalingEvent
-from translator.subjects import EVENTS_STREAM, SCALING_EVENTS, Pool
+from translator.messages import Alert, ScalingEvent
+from translator.subjects import ALERT_EVENTS, EVENTS_STREAM, SCALING_EVENTS, Pool
 
 pytestmark = pytest.mark.anyio
 
@@ -128,37 +129,64 @@ async def test_stopping_the_scaler_leaves_no_worker_behind(
     assert code == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
 
 
-async def scaling_events(nc: Client) -> list[ScalingEvent]:
+async def stored_events(nc: Client, subject: str) -> list[bytes]:
     sub = await nc.jetstream().subscribe(
-        SCALING_EVENTS,
-        stream=EVENTS_STREAM,
-        ordered_consumer=True,
-        deliver_policy=DeliverPolicy.ALL,
+        subject, stream=EVENTS_STREAM, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
     )
-    events = []
+    found = []
     try:
         while True:
-            msg = await sub.next_msg(timeout=0.5)
-            events.append(ScalingEvent.model_validate_json(msg.data))
+            found.append((await sub.next_msg(timeout=0.5)).data)
     except TimeoutError:
         pass
     finally:
         await sub.unsubscribe()
-    return events
+    return found
+
+
+async def scaling_events(nc: Client) -> list[ScalingEvent]:
+    return [
+        ScalingEvent.model_validate_json(data) for data in await stored_events(nc, SCALING_EVENTS)
+    ]
+
+
+async def alerts(nc: Client) -> list[Alert]:
+    return [Alert.model_validate_json(data) for data in await stored_events(nc, ALERT_EVENTS)]
+
+
+async def test_a_worker_that_cannot_start_raises_a_scaling_failed_alert(
+    nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
+) -> None:
+    env = worker_env(
+        nats_server.url, models, BASIC_MODEL="acme/missing", ANY_WORKERS=0, NORMAL_WORKERS=1,
+        SCALING_CHECK_INTERVAL=0.5,
+    )  # fmt: skip
+    scaler = start_scaler(env, tmp_path / "scaler.log")
+    try:
+        with anyio.fail_after(60):
+            while not any(a.kind == "scaling_failed" for a in await alerts(nc)):  # noqa: ASYNC110
+                await anyio.sleep(0.5)
+    finally:
+        assert stop_process(scaler) == 0
+    failed = next(a for a in await alerts(nc) if a.kind == "scaling_failed")
+    assert failed.pool == "normal"
+    assert "exited unexpectedly" in failed.message
+    assert "acme/missing" in (tmp_path / "scaler.log").read_text()
 
 
 async def test_a_burst_scales_the_pool_up_and_idleness_scales_it_down(
     nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
 ) -> None:
+    paced = randomweights.build("t5", tmp_path / "paced", output_tokens=120, fixed_length=True)
     env = worker_env(
         nats_server.url,
         models,
-        BASIC_MODEL=models.slow_t5,
+        BASIC_MODEL=paced,
         BATCH_SIZE=2,
         NORMAL_WORKERS=1,
         ANY_WORKERS=0,
         MAX_NORMAL_WORKERS=3,
-        NORMAL_SCALE_UP_QUEUE=10,
+        NORMAL_SCALE_UP_QUEUE=5,
         NORMAL_SCALE_UP_STEP=2,
         NORMAL_SCALE_DOWN_STEP=2,
         SCALING_CHECK_INTERVAL=1,
@@ -174,6 +202,9 @@ async def test_a_burst_scales_the_pool_up_and_idleness_scales_it_down(
             while not any(e.direction == "down" for e in await scaling_events(nc)):  # noqa: ASYNC110
                 await anyio.sleep(0.5)
         events = await scaling_events(nc)
+        status = await anyio.run_process(
+            [sys.executable, "-m", "translator", "status"], env=env, check=False
+        )
     finally:
         assert stop_process(scaler) == 0
 
@@ -181,9 +212,16 @@ async def test_a_burst_scales_the_pool_up_and_idleness_scales_it_down(
     up = next(e for e in events if e.direction == "up")
     down = next(e for e in events if e.direction == "down")
     assert (up.pool, up.from_workers, up.to_workers) == ("normal", 1, 3)
-    assert up.queue_depth > 10
+    assert up.queue_depth > 5
     assert up.utilization > 0.8
     assert (down.from_workers, down.to_workers) == (3, 1)
-    assert down.queue_depth < 10
+    assert down.queue_depth < 10  # the 0.4.9 scale-down threshold
     assert "scaling normal up: 1 -> 3 workers" in (tmp_path / "scaler.log").read_text()
     assert time.time() - down.timestamp < 60
+    table = status.stdout.decode().splitlines()
+    assert status.returncode == 0, status.stderr
+    assert table[0].split()[:4] == ["pool", "queue", "in", "flight"]
+    normal = next(line for line in table if line.startswith("normal"))
+    assert normal.split()[1:4] == ["0", "0", "10000"]  # queue, in flight, capacity
+    assert "3->1" in normal
+    assert any(a.kind == "utilization_high" and a.value > 0.9 for a in await alerts(nc))
