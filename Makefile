@@ -33,6 +33,8 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.worker_throughput
+	$(BIN)/python -m bench.gateway_pipeline
+	$(BIN)/python -m bench.scaler_burst
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

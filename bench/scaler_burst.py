@@ -1,8 +1,8 @@
 """Benchmark: a burst of queued requests against the scaler.
 
 The scaler starts with NORMAL_WORKERS=1 and the 0.4.9 rules (queue > 100 and utilization > 0.8:
-+5, bounded by MAX_NORMAL_WORKERS), a short check interval and a tiny model with RANDOM
-WEIGHTS (the scaling mechanics are measured, not the model). Reports the time to the scale-up
++5, bounded by MAX_NORMAL_WORKERS), a short check interval and the t5-small-shaped model with
+RANDOM WEIGHTS of the worker benchmark (20 output tokens). Reports the time to the scale-up
 decision, the time until the new workers return their first results, the time to drain the
 queue, and how many requests were lost (must be 0).
 
@@ -22,8 +22,8 @@ from pathlib import Path
 import anyio
 from nats.aio.msg import Msg
 
-from bench.common import machine, requests
-from translator import randomweights
+from bench.common import ROOT, machine, random_model, requests
+from translator import logs
 from translator.children import spawn
 from translator.client import submit
 from translator.connection import connect
@@ -36,7 +36,7 @@ from translator.topology import ensure_topology
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp, EmbeddedNats(Path(tmp) / "nats") as server:
-        model = randomweights.build("t5", Path(tmp) / "t5-tiny", output_tokens=8)
+        model = random_model(ROOT / ".data" / "bench-models", 20)
         settings = TranslatorSettings(nats_url=server.url)
         nc = await connect(settings, "bench-burst")
         await ensure_topology(nc.jetstream(), settings)
@@ -68,6 +68,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             "MAX_NORMAL_WORKERS": str(args.max_workers),
             "SCALING_CHECK_INTERVAL": str(args.interval),
             "UTILIZATION_WINDOW": "5",
+            "TORCH_THREADS": str(args.torch_threads),
             "LOG_LEVEL": "WARNING",
         }
         scaler = spawn([sys.executable, "-m", "scaler"], env)
@@ -84,8 +85,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     up_at, up = ups[0] if ups else (float("nan"), None)
     return {
         "machine": machine(),
-        "model": "t5 tiny, RANDOM WEIGHTS, 8 output tokens",
+        "model": "t5-small shape, RANDOM WEIGHTS, 20 output tokens",
         "requests": len(burst),
+        "torch_threads_per_worker": args.torch_threads,
         "scale_up": f"{up.from_workers} -> {up.to_workers}: {up.reason}" if up else None,
         "seconds_to_scale_up_decision": round(up_at - started, 2),
         "seconds_to_first_result_of_new_workers": round(min(new_worker_firsts) - started, 2)
@@ -98,12 +100,14 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
 
 
 def cli() -> None:
+    logs.quiet_progress_bars()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--max-workers", type=int, default=4)
+    parser.add_argument("--max-workers", type=int, default=2)
     parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--torch-threads", type=int, default=1, help="per worker")
     parser.add_argument("--timeout", type=float, default=600.0)
     print(json.dumps(anyio.run(main, parser.parse_args()), indent=2))
 

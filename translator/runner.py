@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import anyio
+import torch
 
 from translator import heartbeat
 from translator.connection import connect
@@ -21,6 +22,8 @@ EXIT_MODEL_UNAVAILABLE = 3
 
 
 async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
+    if settings.torch_threads:  # several workers on one host: threads x workers <= cores
+        torch.set_num_threads(settings.torch_threads)
     nc = await connect(settings, f"translator-worker-{pool.value}")
     js = nc.jetstream()
     await ensure_topology(js, settings)

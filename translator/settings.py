@@ -53,6 +53,7 @@ class TranslatorSettings(NatsSettings):
     preload_models: tuple[ModelType, ...] = ("basic",)
     quantization_level: Quantization = "float32"
     device: str = "auto"
+    torch_threads: int | None = Field(default=None, ge=1)
     max_new_tokens: int | None = Field(default=None, ge=1)
     num_beams: int = Field(default=1, ge=1)
 
