@@ -18,6 +18,7 @@ from tests.support import (
     running_worker,
     worker_env,
 )
+from translator import randomweights
 from translator.embedded import EmbeddedNats
 from translator.messages import DeadLetter
 from translator.subjects import DLQ_STREAM, Pool, dead_letter_subject
@@ -82,3 +83,33 @@ async def test_bad_requests_get_clear_errors_and_dead_letters_and_the_worker_goe
     assert all(letter.deliveries == 1 for letter in letters)
     info = await nc.jetstream().stream_info(DLQ_STREAM)
     assert info.state.messages == 5
+
+
+async def test_a_model_that_keeps_failing_is_retried_then_dead_lettered(
+    nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
+) -> None:
+    broken = randomweights.build("marian", tmp_path / "broken", pair=("en", "de"))
+    config = json.loads((broken / "config.json").read_text())
+    config["max_position_embeddings"] = 4  # longer inputs fail inside generate()
+    (broken / "config.json").write_text(json.dumps(config))
+    doomed = request(
+        text="A sentence far longer than four positions", targets=("de",), model_type="premium"
+    )
+    fine = request(targets=("fr",), message_id="still-served")
+    await publish_request(nc, doomed, REPLY)
+    await publish_request(nc, fine, REPLY)
+
+    env = worker_env(nats_server.url, models, PREMIUM_MODEL=broken, MAX_DELIVER=2, RETRY_DELAY=0.1)
+    async with running_worker(nc, env, Pool.NORMAL, tmp_path / "worker.log"):
+        results = await collect_results(nc, REPLY, 2)
+        (letter,) = await read_dead_letters(nc, 1)
+
+    by_message = {r.message_id: r for r in results}
+    failed = by_message[doomed.message_id]
+    assert failed.status == "error"
+    assert (failed.error or "").startswith("model failure:")
+    assert by_message["still-served"].status == "ok"
+    assert letter.reason == "retries exhausted"
+    assert letter.deliveries == 2
+    assert letter.task_id == doomed.task_id
+    assert "retry after a model failure" in (tmp_path / "worker.log").read_text()
