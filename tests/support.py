@@ -53,15 +53,16 @@ def worker_env(nats_url: str, models: Models, **overrides: object) -> dict[str, 
     return env
 
 
-def start_worker(env: dict[str, str], pool: Pool, log: Path) -> subprocess.Popen[bytes]:
+def start_module(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`python -m <args>` as a real subprocess, its output appended to `log`."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "translator", "worker", "--pool", pool.value],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            [sys.executable, "-m", *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
         )
+
+
+def start_worker(env: dict[str, str], pool: Pool, log: Path) -> subprocess.Popen[bytes]:
+    return start_module(["translator", "worker", "--pool", pool.value], env, log)
 
 
 async def wait_for_heartbeat(
@@ -170,14 +171,7 @@ def shim_env(nats_url: str, **overrides: object) -> dict[str, str]:
 
 
 def start_shim(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "zmq_compat"],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    return start_module(["zmq_compat"], env, log)
 
 
 def shim_ports(log: Path, after: int = 0, timeout: float = 30) -> tuple[int, int]:
@@ -200,11 +194,4 @@ def free_port() -> int:
 
 
 def start_scaler(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "scaler"],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    return start_module(["scaler"], env, log)

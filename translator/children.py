@@ -27,3 +27,14 @@ def spawn(command: Sequence[str], env: dict[str, str] | None = None) -> subproce
         start_new_session=True,
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> int:
+    """SIGTERM, `grace` seconds to exit, then SIGKILL; the exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            return process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait()

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 import anyio
+from nats.aio.client import Client
 
 from translator import logs
 from translator.messages import MODEL_TYPES
@@ -67,14 +68,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return model_commands.run(settings, args)
 
 
-async def _status(settings: TranslatorSettings, watch: bool) -> int:
+async def _connect_once(settings: TranslatorSettings, name: str) -> Client | None:
+    """A connection for a one-shot command, or None after saying why there is none."""
     from translator.connection import NatsUnreachable, connect
-    from translator.status import show
 
     try:
-        nc = await connect(settings, "translator-status", patient=False)
+        return await connect(settings, name, patient=False)
     except NatsUnreachable as exc:
         print(json.dumps({"error": str(exc)}), file=sys.stderr)
+        return None
+
+
+async def _status(settings: TranslatorSettings, watch: bool) -> int:
+    from translator.status import show
+
+    nc = await _connect_once(settings, "translator-status")
+    if nc is None:
         return 2
     try:
         await show(nc, watch)
@@ -85,7 +94,6 @@ async def _status(settings: TranslatorSettings, watch: bool) -> int:
 
 async def _submit(settings: TranslatorSettings, args: argparse.Namespace) -> int:
     from translator.client import translate
-    from translator.connection import NatsUnreachable, connect
     from translator.errors import TranslatorError
     from translator.messages import TranslationRequest
 
@@ -97,10 +105,8 @@ async def _submit(settings: TranslatorSettings, args: argparse.Namespace) -> int
         model_type=args.model,
         conversation_id=args.conversation,
     )
-    try:
-        nc = await connect(settings, "translator-submit", patient=False)
-    except NatsUnreachable as exc:
-        print(json.dumps({"error": str(exc)}), file=sys.stderr)
+    nc = await _connect_once(settings, "translator-submit")
+    if nc is None:
         return 2
     try:
         results = await translate(nc, request, timeout=args.timeout)

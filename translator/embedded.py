@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from translator.children import spawn
+from translator.children import spawn, stop
 
 log = logging.getLogger(__name__)
 _LISTENING = re.compile(r"Listening for client connections on [\d.:\[\]a-f]*?:(\d+)\s*$")
@@ -90,12 +90,7 @@ class EmbeddedNats:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        process.terminate()
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, grace)
         log.info("embedded nats-server stopped")
 
     def __enter__(self) -> EmbeddedNats:

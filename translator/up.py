@@ -16,7 +16,7 @@ import anyio
 
 from scaler.service import serve as serve_scaler
 from scaler.settings import ScalerSettings
-from translator.children import spawn
+from translator.children import spawn, stop
 from translator.connection import connect
 from translator.embedded import EmbeddedNats
 from translator.signals import stop_on_signal
@@ -42,7 +42,7 @@ async def run_up(settings: ScalerSettings) -> int:
         nc = await connect(settings, "translator-up")
         await ensure_topology(nc.jetstream(), settings)
         shim = spawn([sys.executable, "-m", "zmq_compat"], {**os.environ, "NATS_URL": url})
-        stack.callback(_stop, shim)
+        stack.callback(stop, shim)
         stopped = anyio.Event()
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop_on_signal, stopped.set)
@@ -56,14 +56,4 @@ async def run_up(settings: ScalerSettings) -> int:
 
 async def _stop_shim_first(stopped: anyio.Event, shim: subprocess.Popen[bytes]) -> None:
     await stopped.wait()
-    await anyio.to_thread.run_sync(_stop, shim)
-
-
-def _stop(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    await anyio.to_thread.run_sync(stop, shim)
