@@ -13,17 +13,21 @@ from translator import logs
 
 
 async def run(settings: ScalerSettings) -> int:
+    from scaler.metrics import ScalerReadiness
     from scaler.service import serve
     from translator.connection import connect
     from translator.signals import stop_on_signal
     from translator.topology import ensure_topology
 
-    nc = await connect(settings, "scaler")
-    await ensure_topology(nc.jetstream(), settings)
+    readiness = ScalerReadiness()
+    health = readiness.register()
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
         tg.start_soon(stop_on_signal, stop.set)
-        scaler = await serve(settings, nc, stop)
+        await tg.start(health.serve, settings.health_host, settings.scaler_health_port)
+        nc = await connect(settings, "scaler")
+        await ensure_topology(nc.jetstream(), settings)
+        scaler = await serve(settings, nc, stop, readiness)
         tg.cancel_scope.cancel()
     await nc.drain()
     events = scaler.events
@@ -34,8 +38,13 @@ async def run(settings: ScalerSettings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scaler", description=__doc__)
-    parser.parse_args(argv)
+    parser.add_argument("--check", action="store_true", help="exit 0 if /ready answers 200")
+    args = parser.parse_args(argv)
     settings = ScalerSettings()
+    if args.check:
+        from translator.health import check_ready
+
+        return check_ready(settings.scaler_health_port)
     logs.configure(settings.log_level, settings.log_json)
     return anyio.run(run, settings)
 

@@ -15,6 +15,7 @@ from nats.js.kv import KeyValue
 
 from scaler import observe
 from scaler.events import Events
+from scaler.metrics import ScalerReadiness
 from scaler.policy import Decision, desired_workers
 from scaler.settings import ScalerSettings
 from scaler.supervisor import Supervisor
@@ -36,20 +37,38 @@ class Scaler:
         self.events = Events(nc)
         self.host = socket.gethostname()
         self._crashes_seen = dict.fromkeys(Pool, 0)
+        self.views: dict[Pool, observe.PoolView] = {}
 
     async def start(self) -> None:
         for pool in Pool:
             await self.supervisor.scale(pool, self.settings.rule(pool).initial)
 
-    async def check(self) -> None:
-        """One round: observe every pool, decide, apply, report."""
+    async def survey(self) -> dict[Pool, observe.PoolView]:
+        """Every pool as it is now (also kept for /ready and /metrics)."""
         beats = await heartbeat.read_all(self.bucket)
         js = self.nc.jetstream()
-        total = sum(self.supervisor.count(pool) for pool in Pool)
         for pool in Pool:
             queue, in_flight = await observe.lag(js, pool)
             mine = set(self.supervisor.pids(pool))
-            seen = observe.view(pool, queue, in_flight, beats, mine, self.host)
+            self.views[pool] = observe.view(pool, queue, in_flight, beats, mine, self.host)
+        return self.views
+
+    def ready(self) -> tuple[bool, dict[str, object]]:
+        """Connected to NATS, and every pool that should have workers has one loaded."""
+        connected = self.nc.is_connected
+        loaded = {
+            pool.value: view.state.running
+            for pool, view in self.views.items()
+            if self.supervisor.wanted[pool] > 0
+        }
+        ok = connected and len(self.views) == len(Pool) and all(loaded.values())
+        return ok, {"nats": connected, "workers_loaded": loaded}
+
+    async def check(self) -> None:
+        """One round: observe every pool, decide, apply, report."""
+        total = sum(self.supervisor.count(pool) for pool in Pool)
+        for pool, seen in (await self.survey()).items():
+            queue = seen.state.queue
             room = self.settings.translation_workers - total
             decision = desired_workers(
                 seen.state, self.settings.rule(pool), room, self.settings.enable_dynamic_scaling
@@ -112,17 +131,28 @@ class Scaler:
             except (nats.errors.Error, JetStreamError, TimeoutError) as exc:
                 log.warning("scaling check skipped: %s", exc)
 
+    async def survey_forever(self) -> None:
+        while True:
+            try:
+                await self.survey()
+            except (nats.errors.Error, JetStreamError, TimeoutError) as exc:
+                log.debug("observation skipped: %s", exc)
+            await anyio.sleep(self.settings.metrics_interval)
 
-async def serve(settings: ScalerSettings, nc: Client, stop: anyio.Event) -> Scaler:
+
+async def serve(
+    settings: ScalerSettings, nc: Client, stop: anyio.Event, readiness: ScalerReadiness
+) -> Scaler:
     """Run the scaler and its workers until `stop` is set; then stop every worker."""
     bucket = await heartbeat.heartbeat_bucket(nc.jetstream(), settings.heartbeat_ttl)
     env = {"NATS_URL": settings.nats_url or ""}
     supervisor = Supervisor(env=env, grace=settings.worker_stop_grace)
-    scaler = Scaler(settings, nc, bucket, supervisor)
+    scaler = readiness.scaler = Scaler(settings, nc, bucket, supervisor)
     try:
         async with anyio.create_task_group() as tg:
             await scaler.start()
             tg.start_soon(supervisor.supervise)
+            tg.start_soon(scaler.survey_forever)
             tg.start_soon(scaler.check_forever)
             log.info("scaler running (dynamic scaling %s)", settings.enable_dynamic_scaling)
             await stop.wait()

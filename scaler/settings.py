@@ -36,6 +36,8 @@ class ScalerSettings(TranslatorSettings):
     alert_utilization: float = 0.9
     worker_stop_grace: float = Field(default=35.0, gt=0)
     metrics_interval: float = Field(default=1.0, gt=0)
+    scaler_health_port: int = Field(default=8001, ge=0, le=65535)
+    health_host: str = "0.0.0.0"
 
     def rule(self, pool: Pool) -> PoolRule:
         p = pool.value

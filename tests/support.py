@@ -48,6 +48,8 @@ def worker_env(nats_url: str, models: Models, **overrides: object) -> dict[str, 
         "RETRY_DELAY": "0.2",
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        "ZMQ_HEALTH_PORT": "0",
+        "SCALER_HEALTH_PORT": "0",
     }
     env.update({key: str(value) for key, value in overrides.items()})
     return env
@@ -162,6 +164,7 @@ def shim_env(nats_url: str, **overrides: object) -> dict[str, str]:
         "TRANSLATOR_ZMQ_PULL_PORT": "0",
         "TRANSLATOR_ZMQ_PUB_PORT": "0",
         "ZMQ_BIND_HOST": "127.0.0.1",
+        "ZMQ_HEALTH_PORT": "0",
         "ACK_WAIT": "3",
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",

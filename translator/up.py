@@ -14,6 +14,7 @@ from contextlib import ExitStack
 
 import anyio
 
+from scaler.metrics import ScalerReadiness
 from scaler.service import serve as serve_scaler
 from scaler.settings import ScalerSettings
 from translator.children import spawn, stop
@@ -44,11 +45,14 @@ async def run_up(settings: ScalerSettings) -> int:
         shim = spawn([sys.executable, "-m", "zmq_compat"], {**os.environ, "NATS_URL": url})
         stack.callback(stop, shim)
         stopped = anyio.Event()
+        readiness = ScalerReadiness()
+        health = readiness.register()
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop_on_signal, stopped.set)
+            await tg.start(health.serve, settings.health_host, settings.scaler_health_port)
             log.info("translator up: NATS at %s; Ctrl-C to stop", url)
             tg.start_soon(_stop_shim_first, stopped, shim)
-            await serve_scaler(settings, nc, stopped)
+            await serve_scaler(settings, nc, stopped, readiness)
             tg.cancel_scope.cancel()
         await nc.close()
     return 0

@@ -13,8 +13,13 @@ from zmq_compat.settings import ShimSettings
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zmq-compat", description=__doc__)
-    parser.parse_args(argv)
+    parser.add_argument("--check", action="store_true", help="exit 0 if /ready answers 200")
+    args = parser.parse_args(argv)
     settings = ShimSettings()
+    if args.check:
+        from translator.health import check_ready
+
+        return check_ready(settings.zmq_health_port)
     logs.configure(settings.log_level, settings.log_json)
     from zmq_compat.service import run
 

@@ -1,12 +1,17 @@
-"""`zmq-compat`: the shim's process, put together."""
+"""`zmq-compat`: the shim's process, put together: health first, then NATS, then ZeroMQ."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 import anyio
+from nats.aio.client import Client
+from opentelemetry.metrics import CallbackOptions, Observation
 
+from translator import telemetry
 from translator.connection import connect
+from translator.health import HealthServer
 from translator.signals import stop_on_signal
 from translator.topology import ensure_topology
 from zmq_compat.settings import ShimSettings
@@ -15,21 +20,44 @@ from zmq_compat.shim import Shim
 log = logging.getLogger(__name__)
 
 
+class Readiness:
+    """Ready once connected to NATS with the ZeroMQ sockets bound."""
+
+    def __init__(self) -> None:
+        self.nc: Client | None = None
+        self.shim: Shim | None = None
+
+    def check(self) -> tuple[bool, dict[str, object]]:
+        connected = self.nc is not None and self.nc.is_connected
+        bound = self.shim is not None and self.shim.pull_port > 0
+        return connected and bound, {"nats": connected, "zmq": bound}
+
+    def requests(self, _options: CallbackOptions) -> Iterable[Observation]:
+        counts = self.shim.counts if self.shim else {}
+        return [Observation(value, {"outcome": outcome}) for outcome, value in counts.items()]
+
+
 async def run(settings: ShimSettings) -> int:
-    nc = await connect(settings, f"zmq-compat-{settings.zmq_shim_name}")
-    await ensure_topology(nc.jetstream(), settings)
-    shim = Shim(settings, nc)
-    shim.bind()
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(stop_on_signal, tg.cancel_scope.cancel)
+    readiness = Readiness()
+    meter = telemetry.meter("zmq_compat")
+    meter.create_observable_counter("zmq_compat_requests", callbacks=[readiness.requests])
+    health = HealthServer(readiness.check, telemetry.prometheus_text)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(stop_on_signal, tg.cancel_scope.cancel)
+        await tg.start(health.serve, settings.health_host, settings.zmq_health_port)
+        readiness.nc = nc = await connect(settings, f"zmq-compat-{settings.zmq_shim_name}")
+        await ensure_topology(nc.jetstream(), settings)
+        readiness.shim = shim = Shim(settings, nc)
+        shim.bind()
+        try:
             await tg.start(shim.receive)
             tg.start_soon(shim.track_subscribers)
             tg.start_soon(shim.forward_results)
             log.info("zmq_compat ready (session %s)", shim.session_id)
-    finally:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-            shim.close()
-            await nc.close()  # unacked results are redelivered to the next shim
-    log.info("zmq_compat stopped: %s", dict(shim.counts))
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                shim.close()
+                await nc.close()  # unacked results are redelivered to the next shim
+            log.info("zmq_compat stopped: %s", dict(shim.counts))
     return 0

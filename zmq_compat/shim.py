@@ -31,6 +31,7 @@ from zmq_compat.settings import ShimSettings
 log = logging.getLogger(__name__)
 POOL_FULL = "translation pool full"
 UNAVAILABLE = "translation service unavailable: the queue (NATS) cannot be reached"
+OUTCOMES = ("accepted", "pool_full", "unavailable", "invalid", "ping", "result_ok", "result_error")
 
 
 class Shim:
@@ -38,7 +39,7 @@ class Shim:
         self.settings = settings
         self.nc = nc
         self.session_id = str(uuid.uuid4())
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
         self._context = zmq.asyncio.Context()
         self.pull = self._context.socket(zmq.PULL)
         # XPUB is PUB on the wire, and tells us when a gateway subscribes or goes away: results
