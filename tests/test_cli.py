@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 import psutil
 import pytest
+from nats.aio.client import Client
 
 from tests.gateway import Gateway
 from tests.support import ROOT, Models, free_port, stop_process, worker_env
@@ -158,3 +159,19 @@ def test_a_worker_whose_model_is_missing_exits_naming_the_model_and_the_fix(
     assert done.returncode == 3
     assert "acme/missing-model" in done.stderr
     assert "translator models download" in done.stderr
+
+
+@pytest.mark.anyio
+async def test_status_shows_every_pool_before_any_scaling_event(
+    nc: Client, nats_server: EmbeddedNats
+) -> None:
+    env = {**os.environ, "NATS_URL": nats_server.url}
+    done = await anyio.run_process(
+        [sys.executable, "-m", "translator", "status"], env=env, check=False
+    )
+    lines = done.stdout.decode().splitlines()
+    assert done.returncode == 0, done.stderr
+    assert [line.split()[0] for line in lines] == ["pool", "normal", "any"]
+    assert all(
+        line.split()[1:4] == ["0", "0", "10000"] and line.endswith("-") for line in lines[1:]
+    )

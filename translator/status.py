@@ -59,7 +59,9 @@ async def last_scaling_events(nc: Client) -> dict[str, ScalingEvent]:
     except NotFoundError:
         return {}
     found: dict[str, ScalingEvent] = {}
-    last, first = info.state.last_seq, max(info.state.first_seq, info.state.last_seq - _SCAN)
+    if not info.state.messages:
+        return found
+    last, first = info.state.last_seq, max(info.state.first_seq, info.state.last_seq - _SCAN, 1)
     for seq in range(last, first - 1, -1):
         if len(found) == len(Pool):
             break
