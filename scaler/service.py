@@ -68,14 +68,13 @@ class Scaler:
         """One round: observe every pool, decide, apply, report."""
         total = sum(self.supervisor.count(pool) for pool in Pool)
         for pool, seen in (await self.survey()).items():
-            queue = seen.state.queue
             room = self.settings.translation_workers - total
             decision = desired_workers(
                 seen.state, self.settings.rule(pool), room, self.settings.enable_dynamic_scaling
             )
             await self._apply(seen, decision)
             total += decision.desired - decision.current
-            await self._alerts(seen, queue)
+            await self._alerts(seen)
 
     async def _apply(self, seen: observe.PoolView, decision: Decision) -> None:
         if decision.direction == "hold":
@@ -97,8 +96,8 @@ class Scaler:
         )
         await self.events.scaled(event)
 
-    async def _alerts(self, seen: observe.PoolView, queue: int) -> None:
-        pool, settings = seen.pool, self.settings
+    async def _alerts(self, seen: observe.PoolView) -> None:
+        pool, settings, queue = seen.pool, self.settings, seen.state.queue
         capacity = settings.pool_size(pool)
         if queue > settings.alert_queue_ratio * capacity:
             message = f"queue {queue} above {settings.alert_queue_ratio:.0%} of capacity {capacity}"

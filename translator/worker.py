@@ -181,10 +181,7 @@ class Worker:
         texts = [job.request.text for job in jobs]
         started = time.perf_counter()
         try:
-            if loaded.echo:  # the benchmark-only backend: no model, no thread
-                done = self._generate_sync(loaded, key, texts)
-            else:
-                done = await anyio.to_thread.run_sync(self._generate_sync, loaded, key, texts)
+            done = await anyio.to_thread.run_sync(self._generate_sync, loaded, key, texts)
         except (RuntimeError, ValueError, IndexError) as exc:
             log.exception("generate failed for %d texts (%s): %s", len(texts), key, exc)
             self._fail(jobs, key, f"model failure: {exc}")
