@@ -37,7 +37,12 @@ def machine() -> str:
     cpu = platform.processor() or platform.machine()
     memory = psutil.virtual_memory().total / 2**30
     python = platform.python_version()
-    return f"{os.cpu_count()} CPU cores ({cpu}), {memory:.0f} GiB RAM, Python {python}"
+    described = f"{os.cpu_count()} CPU cores ({cpu}), {memory:.0f} GiB RAM, Python {python}"
+    import torch
+
+    if torch.cuda.is_available():
+        described += f", {torch.cuda.get_device_name(0)}, torch {torch.__version__}"
+    return described
 
 
 def random_model(cache: Path, output_tokens: int) -> Path:
@@ -56,11 +61,12 @@ def start_worker(pool: Pool, env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 async def wait_ready(nc: Client, pids: set[int], timeout: float = 300) -> list[WorkerHeartbeat]:
-    bucket = await heartbeat.heartbeat_bucket(nc.jetstream(), ttl=10)
     with anyio.fail_after(timeout):
         while True:
             ready = [
-                b for b in await heartbeat.read_all(bucket) if b.pid in pids and b.state == "ready"
+                b
+                for b in await heartbeat.read_all(nc.jetstream())
+                if b.pid in pids and b.state == "ready"
             ]
             if len(ready) == len(pids):
                 return ready
@@ -68,8 +74,7 @@ async def wait_ready(nc: Client, pids: set[int], timeout: float = 300) -> list[W
 
 
 async def worker_beat(nc: Client, pid: int) -> WorkerHeartbeat | None:
-    bucket = await heartbeat.heartbeat_bucket(nc.jetstream(), ttl=10)
-    return next((b for b in await heartbeat.read_all(bucket) if b.pid == pid), None)
+    return next((b for b in await heartbeat.read_all(nc.jetstream()) if b.pid == pid), None)
 
 
 def requests(

@@ -5,6 +5,7 @@ float32 against int8 (torch dynamic quantization), and the worker's RSS. Every c
 runs the real worker subprocess against a real nats-server; median of --repeats runs.
 
     python -m bench.worker_throughput [--requests-single 24] [--requests-batched 256]
+    python -m bench.worker_throughput --device cuda --quantizations float32,float16,int8,int4
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ from translator.topology import ensure_topology
 
 
 async def measure(
-    url: str, model: Path, quantization: str, batch: int, count: int
-) -> dict[str, float]:
+    url: str, model: Path, quantization: str, batch: int, count: int, device: str, repeats: int
+) -> list[dict[str, float]]:
+    """One worker for this configuration: a warm-up, then `repeats` timed loads."""
     env = {
+        "DEVICE": device,
         "NATS_URL": url,
         "BASIC_MODEL": str(model),
         "MODELS_OFFLINE": "true",
@@ -50,14 +53,17 @@ async def measure(
     worker = start_worker(Pool.NORMAL, env)
     try:
         await wait_ready(nc, {worker.pid})
-        await run_load(nc, requests(4))  # warm-up
-        seconds = await run_load(nc, requests(count))
-        beat = await worker_beat(nc, worker.pid)
+        await run_load(nc, requests(max(4, batch)))  # warm-up
+        runs = []
+        for _ in range(repeats):
+            seconds = await run_load(nc, requests(count))
+            beat = await worker_beat(nc, worker.pid)
+            runs.append({"sentences_per_s": count / seconds, "rss_mb": beat.rss_mb if beat else 0})
     finally:
         worker.terminate()
         worker.wait(60)
         await nc.close()
-    return {"sentences_per_s": count / seconds, "rss_mb": beat.rss_mb if beat else 0.0}
+    return runs
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
@@ -69,13 +75,12 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         await ensure_topology(nc.jetstream(), settings)
         await nc.close()
         sizes = [int(size) for size in args.batch_sizes.split(",")]
-        for quantization in ("float32", "int8"):
+        for quantization in args.quantizations.split(","):
             for batch in sizes:
                 count = args.requests_single if batch == 1 else args.requests_batched
-                runs = [
-                    await measure(server.url, model, quantization, batch, count)
-                    for _ in range(args.repeats)
-                ]
+                runs = await measure(
+                    server.url, model, quantization, batch, count, args.device, args.repeats
+                )
                 key = f"{quantization} batch={batch}"
                 rows[key] = {
                     "sentences_per_s": round(median([r["sentences_per_s"] for r in runs]), 2),
@@ -83,16 +88,23 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                     "runs": [round(r["sentences_per_s"], 2) for r in runs],  # type: ignore[dict-item]
                 }
                 print(key, rows[key], flush=True)
-    speedup = (
-        rows["float32 batch=32"]["sentences_per_s"] / rows["float32 batch=1"]["sentences_per_s"]
-    )
-    int8 = rows["int8 batch=32"]["sentences_per_s"] / rows["float32 batch=32"]["sentences_per_s"]
+    top = max(sizes)
+    ratios = {
+        f"{level} batch={top} / float32 batch={base}": round(
+            rows[f"{level} batch={top}"]["sentences_per_s"]
+            / rows[f"float32 batch={base}"]["sentences_per_s"],
+            2,
+        )
+        for level in args.quantizations.split(",")
+        for base in sorted({1, top})
+        if f"{level} batch={top}" in rows and f"float32 batch={base}" in rows
+    }
     return {
         "machine": machine(),
+        "device": args.device,
         "model": f"t5-small shape, RANDOM WEIGHTS, {args.output_tokens} output tokens",
         "results": rows,
-        "batched_over_single_fp32": round(speedup, 1),
-        "int8_over_fp32_batched": round(int8, 2),
+        "ratios": ratios,
     }
 
 
@@ -104,7 +116,9 @@ def cli() -> None:
     parser.add_argument("--requests-batched", type=int, default=256)
     parser.add_argument("--output-tokens", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-sizes", default="1,32", help="comma-separated; 1 is required")
+    parser.add_argument("--batch-sizes", default="1,32", help="comma-separated")
+    parser.add_argument("--quantizations", default="float32,int8", help="QUANTIZATION_LEVELs")
+    parser.add_argument("--device", default="auto", help="DEVICE for the worker: cpu, cuda")
     report = anyio.run(main, parser.parse_args())
     print(json.dumps(report, indent=2))
 

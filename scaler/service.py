@@ -11,7 +11,6 @@ import anyio
 import nats.errors
 from nats.aio.client import Client
 from nats.js.errors import Error as JetStreamError
-from nats.js.kv import KeyValue
 
 from scaler import observe
 from scaler.events import Events
@@ -27,12 +26,9 @@ log = logging.getLogger(__name__)
 
 
 class Scaler:
-    def __init__(
-        self, settings: ScalerSettings, nc: Client, bucket: KeyValue, supervisor: Supervisor
-    ) -> None:
+    def __init__(self, settings: ScalerSettings, nc: Client, supervisor: Supervisor) -> None:
         self.settings = settings
         self.nc = nc
-        self.bucket = bucket
         self.supervisor = supervisor
         self.events = Events(nc)
         self.host = socket.gethostname()
@@ -45,7 +41,7 @@ class Scaler:
 
     async def survey(self) -> dict[Pool, observe.PoolView]:
         """Every pool as it is now (also kept for /ready and /metrics)."""
-        beats = await heartbeat.read_all(self.bucket)
+        beats = await heartbeat.read_all(self.nc.jetstream())
         js = self.nc.jetstream()
         for pool in Pool:
             queue, in_flight = await observe.lag(js, pool)
@@ -143,10 +139,10 @@ async def serve(
     settings: ScalerSettings, nc: Client, stop: anyio.Event, readiness: ScalerReadiness
 ) -> Scaler:
     """Run the scaler and its workers until `stop` is set; then stop every worker."""
-    bucket = await heartbeat.heartbeat_bucket(nc.jetstream(), settings.heartbeat_ttl)
+    await heartbeat.heartbeat_bucket(nc.jetstream(), settings.heartbeat_ttl)  # with its TTL
     env = {"NATS_URL": settings.nats_url or ""}
     supervisor = Supervisor(env=env, grace=settings.worker_stop_grace)
-    scaler = readiness.scaler = Scaler(settings, nc, bucket, supervisor)
+    scaler = readiness.scaler = Scaler(settings, nc, supervisor)
     try:
         async with anyio.create_task_group() as tg:
             await scaler.start()

@@ -71,10 +71,9 @@ async def wait_for_heartbeat(
     nc: Client, pid: int, timeout: float = 60.0, **fields: object
 ) -> WorkerHeartbeat:
     """The first heartbeat of worker `pid` whose fields match (e.g. state="ready")."""
-    bucket = await heartbeat.heartbeat_bucket(nc.jetstream(), ttl=10)
     with anyio.fail_after(timeout):
         while True:
-            for beat in await heartbeat.read_all(bucket):
+            for beat in await heartbeat.read_all(nc.jetstream()):
                 if beat.pid == pid and all(getattr(beat, k) == v for k, v in fields.items()):
                     return beat
             await anyio.sleep(0.05)

@@ -15,6 +15,7 @@ from translator.subjects import HEARTBEAT_BUCKET
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_KEY_PREFIX = f"$KV.{HEARTBEAT_BUCKET}."
 
 
 def heartbeat_key(pool: str, worker_id: str) -> str:
@@ -44,18 +45,24 @@ async def remove(bucket: KeyValue, pool: str, worker_id: str) -> None:
         log.warning("heartbeat not removed: %s", exc)
 
 
-async def read_all(bucket: KeyValue) -> list[WorkerHeartbeat]:
-    """Every live worker's last heartbeat."""
+async def read_all(js: JetStreamContext) -> list[WorkerHeartbeat]:
+    """Every live worker's last heartbeat.
+
+    Reads the bucket's stream directly (its subject list, then the last message of each) rather
+    than with `KeyValue.keys()`, which leaves an ephemeral consumer behind on every call: polled
+    every second by the scaler, those pile up to the server's consumer limit."""
+    stream = f"KV_{HEARTBEAT_BUCKET}"
     try:
-        keys = await bucket.keys()
-    except nats.js.errors.NoKeysError:
+        info = await js.stream_info(stream, subjects_filter=f"{_KEY_PREFIX}>")
+    except nats.js.errors.NotFoundError:
         return []
     beats = []
-    for key in keys:
+    for subject in info.state.subjects or {}:
         try:
-            entry = await bucket.get(key)
-        except nats.js.errors.KeyNotFoundError:
-            continue
-        if entry.value:
-            beats.append(WorkerHeartbeat.model_validate_json(entry.value))
+            msg = await js.get_last_msg(stream, subject)
+        except nats.js.errors.NotFoundError:
+            continue  # expired between the two calls
+        operation = (msg.headers or {}).get("KV-Operation")
+        if msg.data and operation not in ("DEL", "PURGE"):
+            beats.append(WorkerHeartbeat.model_validate_json(msg.data))
     return beats

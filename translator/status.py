@@ -84,8 +84,7 @@ def _describe(event: ScalingEvent | None) -> str:
 
 async def pool_statuses(nc: Client) -> list[PoolStatus]:
     js = nc.jetstream()
-    bucket = await heartbeat.heartbeat_bucket(js, ttl=10)
-    beats = await heartbeat.read_all(bucket)
+    beats = await heartbeat.read_all(js)
     events = await last_scaling_events(nc)
     statuses = []
     for pool in Pool:
