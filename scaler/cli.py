@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import anyio
 
 from scaler.settings import ScalerSettings
-from translator import logs
+from translator import logs, tracing
 
 
 async def run(settings: ScalerSettings) -> int:
@@ -46,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return check_ready(settings.scaler_health_port)
     logs.configure(settings.log_level, settings.log_json)
+    tracing.setup("translator-scaler")
     return anyio.run(run, settings)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from opentelemetry.metrics import CallbackOptions, Observation
+from prometheus_client import REGISTRY
+from prometheus_client.core import Metric
 
 from translator import telemetry
 from translator.health import HealthServer
@@ -52,7 +54,14 @@ class ScalerReadiness:
             "translator_scaling_events", callbacks=[self._pools(_scaling)]
         )
         meter.create_observable_counter("translator_alerts", callbacks=[self._pools(_alerts)])
+        REGISTRY.register(self)  # the workers' figures: see `collect`
         return HealthServer(self.check, telemetry.prometheus_text)
+
+    def collect(self) -> Iterator[Metric]:
+        """The workers' counters and histograms, from their heartbeats (scaler/fleet.py).
+        A Prometheus collector: OTel has no instrument for a histogram counted elsewhere."""
+        if self.scaler is not None:
+            yield from self.scaler.fleet.families()
 
 
 def _per_pool(scaler: Scaler, value: Callable[..., float]) -> list[tuple[float, dict[str, str]]]:

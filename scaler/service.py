@@ -14,6 +14,7 @@ from nats.js.errors import Error as JetStreamError
 
 from scaler import observe
 from scaler.events import Events
+from scaler.fleet import Fleet
 from scaler.metrics import ScalerReadiness
 from scaler.policy import Decision, desired_workers
 from scaler.settings import ScalerSettings
@@ -34,6 +35,7 @@ class Scaler:
         self.host = socket.gethostname()
         self._crashes_seen = dict.fromkeys(Pool, 0)
         self.views: dict[Pool, observe.PoolView] = {}
+        self.fleet = Fleet(self.host)
 
     async def start(self) -> None:
         for pool in Pool:
@@ -42,6 +44,7 @@ class Scaler:
     async def survey(self) -> dict[Pool, observe.PoolView]:
         """Every pool as it is now (also kept for /ready and /metrics)."""
         beats = await heartbeat.read_all(self.nc.jetstream())
+        self.fleet.update(beats)
         js = self.nc.jetstream()
         for pool in Pool:
             queue, in_flight = await observe.lag(js, pool)

@@ -7,11 +7,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
 import zmq
 import zmq.asyncio
+from nats.aio.client import Client
+
+from tests.support import shim_ports, start_shim, stop_process
 
 
 class Gateway:
@@ -95,3 +101,32 @@ class Gateway:
 
         found = await self.wait_for(ours, len(sent["targetLanguages"]), timeout)
         return {m.get("targetLanguage", f"error-{i}"): m for i, m in enumerate(found)}
+
+
+# -- the emulator against a real shim process --------------------------------------------------
+
+
+@contextmanager
+def shim(env: dict[str, str], log: Path) -> Iterator[tuple[int, int]]:
+    offset = log.stat().st_size if log.exists() else 0
+    process = start_shim(env, log)
+    try:
+        yield shim_ports(log, after=offset)
+    finally:
+        assert stop_process(process) == 0
+
+
+@asynccontextmanager
+async def gateway(ports: tuple[int, int]) -> AsyncIterator[Gateway]:
+    gw = Gateway(*ports)
+    try:
+        await gw.connected()
+        yield gw
+    finally:
+        gw.close()
+
+
+async def stored_at_least(nc: Client, stream: str, count: int, timeout: float = 30) -> None:
+    with anyio.fail_after(timeout):
+        while (await nc.jetstream().stream_info(stream)).state.messages < count:  # noqa: ASYNC110
+            await anyio.sleep(0.05)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +13,12 @@ import anyio
 import pytest
 from nats.aio.client import Client
 
-from tests.gateway import Gateway
+from tests.gateway import Gateway, gateway, shim, stored_at_least
 from tests.support import (
     Models,
     free_port,
     running_worker,
     shim_env,
-    shim_ports,
-    start_shim,
     start_worker,
     stop_process,
     wait_for_heartbeat,
@@ -51,32 +47,6 @@ FLOAT_KEYS = [
     "cpuUsage",
     "timestamp",
 ]
-
-
-@contextmanager
-def shim(env: dict[str, str], log: Path) -> Iterator[tuple[int, int]]:
-    offset = log.stat().st_size if log.exists() else 0
-    process = start_shim(env, log)
-    try:
-        yield shim_ports(log, after=offset)
-    finally:
-        assert stop_process(process) == 0
-
-
-@asynccontextmanager
-async def gateway(ports: tuple[int, int]) -> AsyncIterator[Gateway]:
-    gw = Gateway(*ports)
-    try:
-        await gw.connected()
-        yield gw
-    finally:
-        gw.close()
-
-
-async def stored_at_least(nc: Client, stream: str, count: int, timeout: float = 30) -> None:
-    with anyio.fail_after(timeout):
-        while (await nc.jetstream().stream_info(stream)).state.messages < count:  # noqa: ASYNC110
-            await anyio.sleep(0.05)
 
 
 def is_error(message: dict[str, Any]) -> bool:

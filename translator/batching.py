@@ -70,6 +70,7 @@ class Job:
     received: float = field(default_factory=time.perf_counter)
     translations: dict[str, Translation] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    error_kinds: dict[str, str] = field(default_factory=dict)  # the metrics' `reason` label
     translation_time: float = 0.0
     model_id: str = ""
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import anyio
 from nats.aio.client import Client
 
-from translator import logs
+from translator import logs, tracing
 from translator.messages import MODEL_TYPES
 from translator.settings import TranslatorSettings
 from translator.subjects import Pool
@@ -53,13 +53,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "worker":
         from translator.runner import run_worker
 
+        tracing.setup("translator-worker")
         return anyio.run(run_worker, settings, Pool(args.pool))
     if args.command == "up":
         from scaler.settings import ScalerSettings
         from translator.up import run_up
 
+        tracing.setup("translator-scaler")
         return anyio.run(run_up, ScalerSettings())
     if args.command == "submit":
+        tracing.setup("translator-client")
         return anyio.run(_submit, settings, args)
     if args.command == "status":
         return anyio.run(_status, settings, args.watch)

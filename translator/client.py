@@ -7,6 +7,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.errors import APIError
 
+from translator import tracing
 from translator.errors import PoolFull
 from translator.messages import TranslationRequest, TranslationResult, encode
 from translator.subjects import HEADER_MSG_ID, HEADER_REPLY_TO, request_subject
@@ -20,16 +21,25 @@ def is_pool_full(error: APIError) -> bool:
 
 
 async def submit(nc: Client, request: TranslationRequest, reply_to: str) -> None:
-    """Store the request in its pool's stream; PoolFull when the pool is at capacity."""
-    headers = {HEADER_MSG_ID: request.task_id, HEADER_REPLY_TO: reply_to}
-    try:
-        await nc.jetstream().publish(
-            request_subject(request.pool), encode(request), headers=headers
-        )
-    except APIError as error:
-        if is_pool_full(error):
-            raise PoolFull(request.pool.value) from error
-        raise
+    """Store the request in its pool's stream; PoolFull when the pool is at capacity.
+
+    A PRODUCER span, child of the current one, whose context travels in the headers."""
+    subject = request_subject(request.pool)
+    attributes = tracing.messaging(
+        "nats", "send", subject, request.task_id, request.conversation_id
+    )
+    attributes["meeshy.message_id"] = request.message_id
+    with tracing.tracer().start_as_current_span(
+        f"send {subject}", kind=tracing.SpanKind.PRODUCER, attributes=attributes
+    ) as span:
+        headers = tracing.inject({HEADER_MSG_ID: request.task_id, HEADER_REPLY_TO: reply_to})
+        try:
+            await nc.jetstream().publish(subject, encode(request), headers=headers)
+        except APIError as error:
+            if is_pool_full(error):
+                span.set_attribute("error.type", PoolFull.kind)
+                raise PoolFull(request.pool.value) from error
+            raise
 
 
 async def translate(

@@ -12,22 +12,36 @@ TranslatorError
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class TranslatorError(Exception):
-    """Base of every error this package raises on purpose."""
+    """Base of every error this package raises on purpose; `kind` labels it in metrics."""
+
+    kind: ClassVar[str] = "error"
+
+
+def error_kind(exc: Exception) -> str:
+    return exc.kind if isinstance(exc, TranslatorError) else "model_error"
 
 
 class BadRequest(TranslatorError):
     """A request that no retry can fix."""
 
+    kind = "bad_request"
+
 
 class InvalidRequest(BadRequest):
+    kind = "invalid_request"
+
     def __init__(self, reason: str) -> None:
         super().__init__(f"invalid request: {reason}")
         self.reason = reason
 
 
 class TextTooLong(BadRequest):
+    kind = "text_too_long"
+
     def __init__(self, length: int, limit: int) -> None:
         super().__init__(f"text too long: {length} characters, the maximum is {limit}")
         self.length = length
@@ -35,6 +49,8 @@ class TextTooLong(BadRequest):
 
 
 class UnsupportedLanguage(TranslatorError):
+    kind = "unsupported_language"
+
     def __init__(self, code: str, model_id: str, detail: str = "") -> None:
         extra = f" ({detail})" if detail else ""
         super().__init__(f"unsupported language {code!r} for model {model_id}{extra}")
@@ -43,6 +59,8 @@ class UnsupportedLanguage(TranslatorError):
 
 
 class ModelUnavailable(TranslatorError):
+    kind = "model_unavailable"
+
     def __init__(self, model_id: str, hint: str) -> None:
         super().__init__(f"model {model_id!r} is not available: {hint}")
         self.model_id = model_id
@@ -50,6 +68,8 @@ class ModelUnavailable(TranslatorError):
 
 
 class QuantizationUnsupported(TranslatorError):
+    kind = "quantization_unsupported"
+
     def __init__(self, level: str, device: str, hint: str) -> None:
         super().__init__(f"quantization {level!r} is not supported on {device}: {hint}")
         self.level = level
@@ -57,6 +77,8 @@ class QuantizationUnsupported(TranslatorError):
 
 
 class PoolFull(TranslatorError):
+    kind = "pool_full"
+
     def __init__(self, pool: str) -> None:
         super().__init__("translation pool full")
         self.pool = pool

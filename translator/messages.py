@@ -113,6 +113,55 @@ class DeadLetter(_Message):
 
 
 WorkerState = Literal["loading", "ready", "busy", "draining"]
+# Upper bounds (seconds) of the processing- and queue-time histograms, shared by the workers
+# that count and the scaler that exports them.
+SECONDS_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+)  # fmt: skip
+
+
+class Histogram(_Message):
+    """Observations per SECONDS_BUCKETS bound (not cumulative; the last one is +Inf), and sum."""
+
+    counts: tuple[int, ...] = (0,) * (len(SECONDS_BUCKETS) + 1)
+    total: float = 0.0
+
+    def observe(self, value: float) -> Histogram:
+        index = next((i for i, b in enumerate(SECONDS_BUCKETS) if value <= b), -1)
+        counts = list(self.counts)
+        counts[index] += 1
+        return Histogram(counts=tuple(counts), total=self.total + value)
+
+    def plus(self, other: Histogram, sign: int = 1) -> Histogram:
+        counts = tuple(a + sign * b for a, b in zip(self.counts, other.counts, strict=True))
+        return Histogram(counts=counts, total=self.total + sign * other.total)
+
+
+class WorkerStats(_Message):
+    """One worker's cumulative figures since it started, carried in every heartbeat, so that
+    the scaler exports the figures of all its workers on one scrape target."""
+
+    translations: dict[str, int] = Field(default_factory=dict)  # by status: ok / error
+    errors: dict[str, int] = Field(default_factory=dict)  # by reason
+    dead_letters: int = 0
+    processing_seconds: Histogram = Histogram()
+    queue_seconds: Histogram = Histogram()
+    model_load_seconds: dict[str, float] = Field(default_factory=dict)  # by model id
+
+    def plus(self, other: WorkerStats, sign: int = 1) -> WorkerStats:
+        """Counters and histograms added (sign=-1: taken away); load times kept, the latest."""
+        return WorkerStats(
+            translations=_add(self.translations, other.translations, sign),
+            errors=_add(self.errors, other.errors, sign),
+            dead_letters=self.dead_letters + sign * other.dead_letters,
+            processing_seconds=self.processing_seconds.plus(other.processing_seconds, sign),
+            queue_seconds=self.queue_seconds.plus(other.queue_seconds, sign),
+            model_load_seconds={**self.model_load_seconds, **other.model_load_seconds},
+        )
+
+
+def _add(left: dict[str, int], right: dict[str, int], sign: int) -> dict[str, int]:
+    return {k: left.get(k, 0) + sign * right.get(k, 0) for k in left.keys() | right.keys()}
 
 
 class WorkerHeartbeat(_Message):
@@ -132,6 +181,7 @@ class WorkerHeartbeat(_Message):
     avg_processing_time: float = 0.0
     rss_mb: float = 0.0
     models: tuple[str, ...] = ()
+    stats: WorkerStats = WorkerStats()
     timestamp: float = Field(default_factory=time.time)
 
 

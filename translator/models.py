@@ -148,3 +148,7 @@ class ModelRegistry:
     @property
     def loaded(self) -> tuple[str, ...]:
         return tuple(self._loaded)
+
+    @property
+    def load_seconds(self) -> dict[str, float]:
+        return {model_id: round(m.load_seconds, 3) for model_id, m in self._loaded.items()}

@@ -121,18 +121,23 @@ def error_results(
 
 
 async def publish_results(
-    nc: Client, subject: str, results: list[TranslationResult], timeout: float = 5.0
+    nc: Client,
+    subject: str,
+    results: list[TranslationResult],
+    timeout: float = 5.0,
+    headers: dict[str, str] | None = None,
 ) -> None:
     """Publish every result; raise if JetStream did not store one of them."""
     if not is_persistent_reply(subject):
         for result in results:
-            await nc.publish(subject, encode(result))
+            await nc.publish(subject, encode(result), headers=headers or None)
         await nc.flush(timeout=timeout)
         return
     js = nc.jetstream()
     for result in results:
         msg_id = result_msg_id(result.task_id, result.target_language)
-        await js.publish(subject, encode(result), timeout=timeout, headers={HEADER_MSG_ID: msg_id})
+        extra = {**(headers or {}), HEADER_MSG_ID: msg_id}
+        await js.publish(subject, encode(result), timeout=timeout, headers=extra)
 
 
 async def publish_dead_letter(

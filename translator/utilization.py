@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
+
+from translator.messages import Histogram, WorkerStats
 
 
 @dataclass
@@ -36,11 +38,18 @@ class Utilization:
 
 @dataclass
 class Counters:
+    """What a worker has done since it started; `stats()` is what its heartbeats carry."""
+
     processed: int = 0
     failed: int = 0
     batches: int = 0
     generate_calls: int = 0
     _time_total: float = 0.0
+    _results: Counter[str] = field(default_factory=Counter)
+    _errors: Counter[str] = field(default_factory=Counter)
+    _dead_letters: int = 0
+    _processing: Histogram = field(default_factory=Histogram)
+    _queue: Histogram = field(default_factory=Histogram)
 
     def record(self, ok: bool, seconds: float) -> None:
         if ok:
@@ -48,6 +57,34 @@ class Counters:
         else:
             self.failed += 1
         self._time_total += seconds
+
+    def result(self, status: str, error_kind: str | None = None) -> None:
+        """One result published (one per target language); an error one says why."""
+        self._results[status] += 1
+        if error_kind is not None:
+            self.error(error_kind)
+
+    def error(self, kind: str) -> None:
+        """One error, with or without a result (a request that cannot be read gets none)."""
+        self._errors[kind] += 1
+
+    def request(self, processing_seconds: float, queue_seconds: float) -> None:
+        """One request done: how long it waited in its queue, how long the worker took."""
+        self._processing = self._processing.observe(processing_seconds)
+        self._queue = self._queue.observe(queue_seconds)
+
+    def dead_letter(self) -> None:
+        self._dead_letters += 1
+
+    def stats(self, model_load_seconds: dict[str, float]) -> WorkerStats:
+        return WorkerStats(
+            translations=dict(self._results),
+            errors=dict(self._errors),
+            dead_letters=self._dead_letters,
+            processing_seconds=self._processing,
+            queue_seconds=self._queue,
+            model_load_seconds=model_load_seconds,
+        )
 
     @property
     def avg_processing_time(self) -> float:

@@ -9,6 +9,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 
 import anyio
 import psutil
@@ -16,12 +17,19 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
+from opentelemetry import trace
 
-from translator import engine, heartbeat
+from translator import engine, heartbeat, tracing
 from translator.batching import GroupKey, Job, chunks, fetch_batch, group_jobs
 from translator.detection import detect_language
-from translator.errors import TextTooLong, TranslatorError
-from translator.messages import TranslationRequest, WorkerHeartbeat, WorkerState, decode_request
+from translator.errors import TextTooLong, TranslatorError, error_kind
+from translator.messages import (
+    TranslationRequest,
+    TranslationResult,
+    WorkerHeartbeat,
+    WorkerState,
+    decode_request,
+)
 from translator.models import LoadedModel, ModelRegistry
 from translator.results import (
     Usage,
@@ -57,6 +65,7 @@ class Worker:
         self._proc.cpu_percent(None)
         self._stopping = anyio.Event()
         self._batch_scope: anyio.CancelScope | None = None
+        self._spans: dict[int, tracing.Span] = {}  # id(msg) -> its CONSUMER span
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -108,6 +117,9 @@ class Worker:
             for msg in batch:
                 if id(msg) not in settled:
                     await msg.nak()
+        for msg in batch:
+            if (span := self._spans.pop(id(msg), None)) is not None:
+                tracing.end(span, "grace period over: returned to the queue")
         log.warning(
             "grace period over: %d messages returned to the queue", len(batch) - len(settled)
         )
@@ -115,6 +127,8 @@ class Worker:
     # -- one batch -------------------------------------------------------------------------------
 
     async def _process(self, batch: list[Msg], settled: set[int]) -> None:
+        for msg in batch:
+            self._spans[id(msg)] = self._consumer_span(msg)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._keep_alive, batch, settled)
             jobs = [job for msg in batch if (job := await self._admit(msg, settled))]
@@ -124,6 +138,20 @@ class Worker:
                     fate = self._deliver(job, job in retry)
                     publishing.start_soon(self._settle, job.msg, settled, fate)
             tg.cancel_scope.cancel()
+
+    def _consumer_span(self, msg: Msg) -> tracing.Span:
+        """The request's `process` span, child of the PRODUCER span whose context it carries."""
+        headers = msg.headers or {}
+        attributes = tracing.messaging("nats", "process", msg.subject, headers.get(HEADER_MSG_ID))
+        attributes["messaging.consumer.group.name"] = WORKERS_CONSUMER
+        attributes["meeshy.pool"] = self.pool.value
+        attributes["meeshy.worker_id"] = self.who.worker_id
+        return tracing.tracer().start_span(
+            f"process {msg.subject}",
+            context=tracing.extract(headers),
+            kind=tracing.SpanKind.CONSUMER,
+            attributes=attributes,
+        )
 
     async def _keep_alive(self, batch: list[Msg], settled: set[int]) -> None:
         """`in_progress` for a long batch, so JetStream does not redeliver it meanwhile."""
@@ -138,6 +166,10 @@ class Worker:
         request: TranslationRequest | None = None
         try:
             request = decode_request(msg.data, self._fallback_task_id(msg))
+            span = self._spans[id(msg)]
+            span.set_attribute("messaging.message.id", request.task_id)
+            span.set_attribute("messaging.message.conversation_id", request.conversation_id)
+            span.set_attribute("meeshy.message_id", request.message_id)
             if len(request.text) > self.settings.max_text_length:
                 raise TextTooLong(len(request.text), self.settings.max_text_length)
             source = request.source_language
@@ -164,7 +196,7 @@ class Worker:
                 loaded = await self._model(key)
                 loaded.family.check_pair(key.source, key.target)
             except (TranslatorError, ValueError) as exc:
-                self._fail(members, key, str(exc))
+                self._fail(members, key, str(exc), error_kind(exc))
                 continue
             for chunk in chunks(members, self.settings.batch_size):
                 if not await self._generate(loaded, key, chunk):
@@ -180,18 +212,43 @@ class Worker:
     async def _generate(self, loaded: LoadedModel, key: GroupKey, jobs: list[Job]) -> bool:
         texts = [job.request.text for job in jobs]
         started = time.perf_counter()
-        try:
-            done = await anyio.to_thread.run_sync(self._generate_sync, loaded, key, texts)
-        except (RuntimeError, ValueError, IndexError) as exc:
-            log.exception("generate failed for %d texts (%s): %s", len(texts), key, exc)
-            self._fail(jobs, key, f"model failure: {exc}")
-            return False
+        with self._generate_span(loaded, key, jobs):
+            try:
+                done = await anyio.to_thread.run_sync(self._generate_sync, loaded, key, texts)
+            except (RuntimeError, ValueError, IndexError) as exc:
+                log.exception("generate failed for %d texts (%s): %s", len(texts), key, exc)
+                self._fail(jobs, key, f"model failure: {exc}", "model_failure")
+                return False
         elapsed = time.perf_counter() - started
         for job, translation in zip(jobs, done, strict=True):
             job.translations[key.target] = translation
             job.translation_time += elapsed
             job.model_id = loaded.model_id
         return True
+
+    def _generate_span(
+        self, loaded: LoadedModel, key: GroupKey, jobs: list[Job]
+    ) -> AbstractContextManager[trace.Span]:
+        """One span per generate() call, linked to the `process` span of every request it
+        serves (and the child of that span when it serves one request)."""
+        spans = [self._spans[id(job.msg)] for job in jobs if id(job.msg) in self._spans]
+        parent = trace.set_span_in_context(spans[0]) if len(spans) == 1 else None
+        attributes: dict[str, str | int | bool] = {
+            "meeshy.model": loaded.model_id,
+            "meeshy.model_family": loaded.family.name,
+            "meeshy.quantization": loaded.quantization,
+            "meeshy.device": loaded.device,
+            "meeshy.random_weights": loaded.random_weights,
+            "meeshy.source_language": key.source,
+            "meeshy.target_language": key.target,
+            "messaging.batch.message_count": len(jobs),
+        }
+        return tracing.tracer().start_as_current_span(
+            f"generate {loaded.model_id}",
+            context=parent,
+            links=[tracing.Link(span.get_span_context()) for span in spans],
+            attributes=attributes,
+        )
 
     def _generate_sync(
         self, loaded: LoadedModel, key: GroupKey, texts: list[str]
@@ -213,9 +270,10 @@ class Worker:
             job.model_id = job.model_id or self.settings.model_id(key.model_type)
 
     @staticmethod
-    def _fail(jobs: list[Job], key: GroupKey, reason: str) -> None:
+    def _fail(jobs: list[Job], key: GroupKey, reason: str, kind: str) -> None:
         for job in jobs:
             job.errors[key.target] = reason
+            job.error_kinds[key.target] = kind
 
     # -- fates -------------------------------------------------------------------------------
 
@@ -232,18 +290,37 @@ class Worker:
 
         async def publish() -> None:
             results = build_results(job, self.who, self._usage(), job.model_id)
-            await publish_results(self.nc, reply_subject(job.msg), results)
+            await self._publish_results(reply_subject(job.msg), results)
             if failed:
                 await publish_dead_letter(
                     self.nc, self.pool, job.msg, "retries exhausted", job.request
                 )
+                self.counters.dead_letter()
                 await job.msg.term()
             else:
                 await job.msg.ack()
             for result in results:
                 self.counters.record(result.status == "ok", result.processing_time)
+                kind = job.error_kinds.get(result.target_language, "not_translated")
+                self.counters.result(result.status, kind if result.status == "error" else None)
+            self.counters.request(results[0].processing_time, results[0].queue_time)
+            errors = sorted({r.error or "" for r in results if r.status == "error"})
+            if errors:
+                trace.get_current_span().set_status(trace.StatusCode.ERROR, "; ".join(errors))
 
         return publish
+
+    async def _publish_results(self, subject: str, results: list[TranslationResult]) -> None:
+        """A PRODUCER span per request's results; its context travels in their headers."""
+        first = results[0]
+        attributes: dict[str, str | int] = {
+            **tracing.messaging("nats", "send", subject, first.task_id, first.conversation_id),
+            "messaging.batch.message_count": len(results),
+        }
+        with tracing.tracer().start_as_current_span(
+            f"send {subject}", kind=tracing.SpanKind.PRODUCER, attributes=attributes
+        ):
+            await publish_results(self.nc, subject, results, headers=tracing.inject({}))
 
     def _dead_letter(
         self,
@@ -253,10 +330,17 @@ class Worker:
     ) -> Callable[[], Awaitable[None]]:
         async def bury() -> None:
             log.warning("rejected message %s: %s", _sequence(msg), error)
+            trace.get_current_span().set_status(trace.StatusCode.ERROR, str(error))
+            trace.get_current_span().set_attribute("error.type", error.kind)
             if request is not None:
                 results = error_results(request, request.source_language, str(error), self.who)
-                await publish_results(self.nc, reply_subject(msg), results)
+                await self._publish_results(reply_subject(msg), results)
+                for _ in results:
+                    self.counters.result("error", error.kind)
+            else:
+                self.counters.error(error.kind)  # unreadable: no result can be addressed
             await publish_dead_letter(self.nc, self.pool, msg, str(error), request)
+            self.counters.dead_letter()
             await msg.term()
             self.counters.failed += 1
 
@@ -266,12 +350,15 @@ class Worker:
         self, msg: Msg, settled: set[int], fate: Callable[[], Awaitable[None]]
     ) -> None:
         """Carry out a message's fate; if publishing fails, hand it back for a retry."""
-        try:
-            await fate()
-        except Exception:  # the one broad except: whatever broke, the message is not lost
-            log.exception("message %s: could not settle, handing it back", _sequence(msg))
-            with anyio.move_on_after(5):
-                await msg.nak(delay=self.settings.retry_delay)
+        span = self._spans.pop(id(msg), None) or trace.INVALID_SPAN
+        with trace.use_span(span, end_on_exit=True):
+            try:
+                await fate()
+            except Exception as exc:  # the one broad except: whatever broke, nothing is lost
+                log.exception("message %s: could not settle, handing it back", _sequence(msg))
+                span.set_status(trace.StatusCode.ERROR, f"handed back: {exc!r}")
+                with anyio.move_on_after(5):
+                    await msg.nak(delay=self.settings.retry_delay)
         settled.add(id(msg))
 
     # -- reporting ---------------------------------------------------------------------------
@@ -296,6 +383,7 @@ class Worker:
             avg_processing_time=self.counters.avg_processing_time,
             rss_mb=self._usage().memory_mb,
             models=self.models.loaded,
+            stats=self.counters.stats(self.models.load_seconds),
         )
 
     async def beat_forever(self, bucket: KeyValue) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import anyio
 
-from translator import logs
+from translator import logs, tracing
 from zmq_compat.settings import ShimSettings
 
 
@@ -21,6 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return check_ready(settings.zmq_health_port)
     logs.configure(settings.log_level, settings.log_json)
+    tracing.setup("zmq-compat")
     from zmq_compat.service import run
 
     return anyio.run(run, settings)

@@ -17,8 +17,11 @@ import zmq.asyncio
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry import trace
 
+from translator import tracing
 from translator.batching import fetch_batch
 from translator.client import submit
 from translator.errors import PoolFull
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 POOL_FULL = "translation pool full"
 UNAVAILABLE = "translation service unavailable: the queue (NATS) cannot be reached"
 OUTCOMES = ("accepted", "pool_full", "unavailable", "invalid", "ping", "result_ok", "result_error")
+Received = tuple[TranslationRequest, tracing.Span]
 
 
 class Shim:
@@ -70,7 +74,7 @@ class Shim:
     # -- gateway -> NATS ---------------------------------------------------------------------
 
     async def receive(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        send, receive = anyio.create_memory_object_stream[TranslationRequest](
+        send, receive = anyio.create_memory_object_stream[Received](
             self.settings.zmq_request_buffer
         )
         async with anyio.create_task_group() as tg, send:
@@ -82,9 +86,7 @@ class Shim:
                 frames = await self.pull.recv_multipart(copy=True)
                 await self._dispatch(frames[0], send)
 
-    async def _dispatch(
-        self, frame: bytes, requests: anyio.abc.ObjectSendStream[TranslationRequest]
-    ) -> None:
+    async def _dispatch(self, frame: bytes, requests: anyio.abc.ObjectSendStream[Received]) -> None:
         try:
             parsed = protocol.parse(
                 frame, self.settings.zmq_max_frame_bytes, self.settings.max_text_length
@@ -96,7 +98,18 @@ class Shim:
             self.counts["ping"] += 1
             await self._send(protocol.pong(self.pub_port, self.pull_port))
             return
-        await requests.send(parsed)
+        await requests.send((parsed, self._receive_span(parsed)))
+
+    @staticmethod
+    def _receive_span(request: TranslationRequest) -> tracing.Span:
+        """The root of a request's trace: received from the gateway, until it is queued."""
+        attributes = tracing.messaging(
+            "zeromq", "receive", "translation_request", request.task_id, request.conversation_id
+        )
+        attributes["meeshy.message_id"] = request.message_id
+        return tracing.tracer().start_span(
+            "receive translation_request", kind=tracing.SpanKind.CONSUMER, attributes=attributes
+        )
 
     async def _refuse(self, bad: BadFrame) -> None:
         self.counts["invalid"] += 1
@@ -107,19 +120,22 @@ class Shim:
             )
             await self._send(frame)
 
-    async def _publisher(self, requests: MemoryObjectReceiveStream[TranslationRequest]) -> None:
+    async def _publisher(self, requests: MemoryObjectReceiveStream[Received]) -> None:
         async with requests:
-            async for request in requests:
-                await self._publish(request)
+            async for request, span in requests:
+                with trace.use_span(span, end_on_exit=True):
+                    await self._publish(request)
 
     async def _publish(self, request: TranslationRequest) -> None:
         try:
             with anyio.fail_after(self.settings.zmq_publish_timeout):
                 await submit(self.nc, request, self.settings.result_subject)
         except PoolFull:
+            trace.get_current_span().set_status(trace.StatusCode.ERROR, POOL_FULL)
             await self._answer_error(request, POOL_FULL, "pool_full")
         except (TimeoutError, nats.errors.Error) as exc:
             log.warning("zmq_compat: request %s not queued: %r", request.task_id, exc)
+            trace.get_current_span().set_status(trace.StatusCode.ERROR, UNAVAILABLE)
             await self._answer_error(request, UNAVAILABLE, "unavailable")
         else:
             self.counts["accepted"] += 1
@@ -162,18 +178,29 @@ class Shim:
             await self._listening.wait()
             msgs = await fetch_batch(sub, self.settings.zmq_results_batch, 0.0, 1.0)
             for msg in msgs:
-                await self._forward(msg.data)
+                await self._forward(msg)
                 await msg.ack()
 
-    async def _forward(self, data: bytes) -> None:
+    async def _forward(self, msg: Msg) -> None:
         try:
-            result = TranslationResult.model_validate_json(data)
+            result = TranslationResult.model_validate_json(msg.data)
         except ValueError:
             self.counts["bad_result"] += 1
-            log.error("zmq_compat: dropped an unreadable result: %r", data[:200])
+            log.error("zmq_compat: dropped an unreadable result: %r", msg.data[:200])
             return
         self.counts[f"result_{result.status}"] += 1
-        await self._send(protocol.result_frame(result, self.session_id))
+        event = "translation_completed" if result.status == "ok" else "translation_error"
+        attributes = tracing.messaging(
+            "zeromq", "send", event, result.task_id, result.conversation_id
+        )
+        attributes["meeshy.target_language"] = result.target_language
+        with tracing.tracer().start_as_current_span(
+            f"send {event}",
+            context=tracing.extract(msg.headers),
+            kind=tracing.SpanKind.PRODUCER,
+            attributes=attributes,
+        ):
+            await self._send(protocol.result_frame(result, self.session_id))
 
 
 def _bind(socket: zmq.asyncio.Socket, host: str, port: int) -> int:

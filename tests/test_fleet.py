@@ -1,0 +1,70 @@
+"""The scaler's sums of its workers' heartbeat figures: per pool, host-local, never going back."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from scaler.fleet import Fleet
+from translator.messages import Histogram, WorkerHeartbeat, WorkerStats
+
+
+def beat(worker: str, ok: int, host: str = "here", pool: str = "normal") -> WorkerHeartbeat:
+    processing = Histogram()
+    for _ in range(ok):
+        processing = processing.observe(0.3)
+    stats = WorkerStats(
+        translations={"ok": ok, "error": 1},
+        errors={"unsupported_language": 1},
+        dead_letters=1,
+        processing_seconds=processing,
+        model_load_seconds={"t5-small": 2.5},
+    )
+    return WorkerHeartbeat(
+        worker_id=worker, pool=pool, pid=1, host=host, state="ready", rss_mb=100, stats=stats
+    )
+
+
+def scrape(fleet: Fleet) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    class Source:
+        def collect(self):  # type: ignore[no-untyped-def]
+            return fleet.families()
+
+    registry = CollectorRegistry()
+    registry.register(Source())
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+    }
+
+
+def test_workers_of_this_host_are_summed_per_pool_and_gone_workers_still_count() -> None:
+    fleet = Fleet("here")
+    fleet.update([beat("a", 3), beat("b", 4), beat("c", 10, pool="any"), beat("x", 50, "there")])
+    fleet.update([beat("a", 5), beat("c", 10, pool="any")])  # b is gone; a did 2 more
+    fleet.update([beat("a", 6), beat("c", 10, pool="any")])
+    values = scrape(fleet)
+    normal = (("pool", "normal"),)
+    assert values[("translator_translations_total", (*normal, ("status", "ok")))] == 10
+    assert values[("translator_translations_total", (*normal, ("status", "error")))] == 2
+    assert values[("translator_translations_total", (("pool", "any"), ("status", "ok")))] == 10
+    reason = ("reason", "unsupported_language")
+    assert values[("translator_errors_total", (*normal, reason))] == 2
+    assert values[("translator_dead_letters_total", normal)] == 2
+    assert values[("translator_processing_seconds_count", normal)] == 10
+    assert values[("translator_processing_seconds_bucket", (("le", "0.25"), *normal))] == 0
+    assert values[("translator_processing_seconds_bucket", (("le", "0.5"), *normal))] == 10
+    assert abs(values[("translator_processing_seconds_sum", normal)] - 3.0) < 1e-9
+    load = ("translator_model_load_seconds", (("model", "t5-small"), *normal))
+    assert values[load] == 2.5
+    rss = [k for k in values if k[0] == "translator_worker_rss_bytes"]
+    assert sorted(dict(labels)["worker"] for _, labels in rss) == ["a", "c"]
+
+
+def test_a_worker_seen_again_after_a_gap_is_not_counted_twice() -> None:
+    fleet = Fleet("here")
+    fleet.update([beat("a", 3)])
+    fleet.update([])
+    fleet.update([beat("a", 4)])
+    assert fleet.totals()["normal"].translations["ok"] == 4

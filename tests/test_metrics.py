@@ -1,0 +1,133 @@
+"""Metrics after a known workload, scraped over HTTP from the scaler (with its workers' figures)
+and the shim: 30 translations, one unreadable request, one scaling event."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+from nats.aio.client import Client
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.gateway import gateway, shim
+from tests.support import (
+    Models,
+    collect_results,
+    free_port,
+    publish_raw,
+    publish_request,
+    request,
+    shim_env,
+    start_scaler,
+    stop_process,
+    worker_env,
+)
+from tests.test_health import get, health_port, wait_status
+from translator.embedded import EmbeddedNats
+from translator.subjects import Pool
+
+pytestmark = pytest.mark.anyio
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(port: int) -> Samples:
+    status, text = get(port, "/metrics")
+    assert status == 200
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """The sum over every series of `name` whose labels include `labels`."""
+    wanted = set(labels.items())
+    found = [v for (n, ls), v in samples.items() if n == name and wanted <= ls]
+    assert found, f"no {name}{labels} in {sorted(n for n, _ in samples)}"
+    return sum(found)
+
+
+async def wait_metric(port: int, name: str, target: float, **labels: str) -> Samples:
+    """Scrape until `name` (summed over `labels`) reaches `target`."""
+    with anyio.fail_after(60):
+        while True:
+            samples = scrape(port)
+            present = any(n == name and set(labels.items()) <= ls for n, ls in samples)
+            if present and value(samples, name, **labels) >= target:
+                return samples
+            await anyio.sleep(0.2)
+
+
+async def test_scaler_metrics_match_a_known_workload(
+    nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
+) -> None:
+    http = free_port()
+    env = worker_env(
+        nats_server.url, models, NORMAL_WORKERS=2, MIN_NORMAL_WORKERS=1, ANY_WORKERS=0,
+        SCALING_CHECK_INTERVAL=0.5, METRICS_INTERVAL=0.2, UTILIZATION_WINDOW=2,
+        SCALER_HEALTH_PORT=http,
+    )  # fmt: skip
+    scaler = start_scaler(env, tmp_path / "scaler.log")
+    try:
+        assert health_port(tmp_path / "scaler.log") == http
+        await wait_status(http, "/ready", 200)
+        # idle with 2 workers and a minimum of 1: one scaling event, down
+        await wait_metric(http, "translator_scaling_events_total", 1, direction="down")
+        sent = [request(text=f"Hello number {i}") for i in range(30)]
+        for req in sent:
+            await publish_request(nc, req, "translate.result.metrics")
+        await publish_raw(nc, Pool.NORMAL, b"{not json", "translate.result.metrics")
+        results = await collect_results(nc, "translate.result.metrics", 30)
+        samples = await wait_metric(http, "translator_dead_letters_total", 1, pool="normal")
+        samples = await wait_metric(
+            http, "translator_translations_total", 30, pool="normal", status="ok"
+        )
+    finally:
+        assert stop_process(scaler) == 0
+
+    assert sorted(r.task_id for r in results) == sorted(r.task_id for r in sent)
+    normal = {"pool": "normal"}
+    assert value(samples, "translator_translations_total", **normal, status="ok") == 30
+    assert not any(
+        n == "translator_translations_total" and ("status", "error") in ls for n, ls in samples
+    )
+    assert value(samples, "translator_errors_total", **normal) == 1
+    assert value(samples, "translator_errors_total", **normal, reason="invalid_request") == 1
+    assert value(samples, "translator_dead_letters_total", **normal) == 1
+    assert value(samples, "translator_processing_seconds_count", **normal) == 30
+    assert value(samples, "translator_processing_seconds_sum", **normal) > 0
+    assert value(samples, "translator_processing_seconds_bucket", **normal, le="+Inf") == 30
+    assert value(samples, "translator_queue_seconds_count", **normal) == 30
+    assert value(samples, "translator_scaling_events_total", **normal, direction="down") == 1
+    assert value(samples, "translator_scaling_events_total", **normal) == 1
+    assert value(samples, "translator_workers", **normal, state="running") == 1
+    assert value(samples, "translator_queue_depth", **normal) == 0
+    assert value(samples, "translator_queue_capacity", **normal) == 10_000
+    assert value(samples, "translator_model_load_seconds", **normal, model=str(models.t5)) > 0
+    assert value(samples, "translator_worker_rss_bytes", **normal) > 50 * 2**20
+
+
+async def test_shim_metrics_count_requests_and_results_by_outcome(
+    nats_server: EmbeddedNats, nc: Client, models: Models, tmp_path: Path
+) -> None:
+    from tests.support import running_worker
+
+    http = free_port()
+    log = tmp_path / "log"
+    async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
+        with shim(shim_env(nats_server.url, ZMQ_HEALTH_PORT=http), log) as ports:
+            async with gateway(ports) as gw:
+                for i in range(5):
+                    await gw.results_for(await gw.request(f"Hello {i}", ["fr", "de"]))
+                await gw.results_for(await gw.request("Hello", ["xx"]))  # no such language
+                await gw.results_for(await gw.request("Hello", ["es"]))  # not for this t5
+                await gw.send_raw(json.dumps({"type": "translation", "messageId": "m"}).encode())
+                samples = await wait_metric(http, "zmq_compat_requests_total", 1, outcome="invalid")
+    ok = value(samples, "zmq_compat_requests_total", outcome="result_ok")
+    assert (ok, value(samples, "zmq_compat_requests_total", outcome="accepted")) == (10, 7)
+    assert value(samples, "zmq_compat_requests_total", outcome="result_error") == 2
+    assert value(samples, "zmq_compat_requests_total", outcome="invalid") == 1
+    assert value(samples, "zmq_compat_requests_total", outcome="pool_full") == 0
