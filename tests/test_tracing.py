@@ -164,3 +164,31 @@ def test_without_an_endpoint_nothing_is_exported_and_spans_are_no_ops() -> None:
         {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"}
     )
     assert tracing.inject({}) == {}  # no span, no provider: no header
+
+
+def test_json_log_lines_carry_the_ids_of_the_span_they_were_written_in(
+    memory_spans: InMemorySpanExporter,
+) -> None:
+    import io
+    import json
+    import logging
+
+    from translator import logs
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(logs.TraceContext())
+    handler.setFormatter(logs.JsonFormatter())
+    logger = logging.getLogger("test.json")
+    logger.addHandler(handler)
+    try:
+        logger.warning("outside")
+        with tracing.tracer().start_as_current_span("inside") as span:
+            logger.warning("inside")
+    finally:
+        logger.removeHandler(handler)
+    outside, inside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert "trace_id" not in outside
+    assert inside["message"] == "inside"
+    assert inside["trace_id"] == f"{span.get_span_context().trace_id:032x}"
+    assert inside["span_id"] == f"{span.get_span_context().span_id:016x}"
