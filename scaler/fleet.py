@@ -21,15 +21,16 @@ _KEEP_RETIRED = 1_000  # workers remembered after they are gone (in case one com
 
 
 class Fleet:
-    def __init__(self, host: str) -> None:
-        self.host = host
+    def __init__(self, host: str | None) -> None:
+        self.host = host  # None: every host's workers (a scaler in observe mode)
         self.live: dict[str, WorkerHeartbeat] = {}
         self._retired: dict[str, WorkerStats] = {}  # per pool: what gone workers had counted
         self._gone: dict[str, WorkerHeartbeat] = {}  # worker id -> its last heartbeat
 
     def update(self, beats: list[WorkerHeartbeat]) -> None:
-        """The latest heartbeats of every worker; those of other hosts are left out."""
-        now = {b.worker_id: b for b in beats if b.host == self.host}
+        """The latest heartbeats of every worker; those of other hosts are left out, unless
+        the fleet is every host's."""
+        now = {b.worker_id: b for b in beats if self.host in (None, b.host)}
         for worker_id, beat in self.live.items():
             if worker_id not in now:
                 self._retire(beat)

@@ -31,17 +31,28 @@ async def lag(js: JetStreamContext, pool: Pool) -> tuple[int, int]:
 
 
 def view(
-    pool: Pool, queue: int, in_flight: int, beats: list[WorkerHeartbeat], mine: set[int], host: str
+    pool: Pool,
+    queue: int,
+    in_flight: int,
+    beats: list[WorkerHeartbeat],
+    mine: set[int] | None,
+    host: str,
 ) -> PoolView:
-    """The pool as the policy sees it; `mine`: pids this scaler supervises on `host`."""
+    """The pool as the policy sees it; `mine`: pids this scaler supervises on `host`, or None
+    to count every worker of every host (observe mode)."""
     pooled = tuple(b for b in beats if b.pool == pool.value)
     serving = [b for b in pooled if b.state in SERVING]
-    running = sum(1 for b in serving if b.pid in mine and b.host == host)
+    if mine is None:
+        running = len(serving)
+        starting = sum(1 for b in pooled if b.state == "loading")
+    else:
+        running = sum(1 for b in serving if b.pid in mine and b.host == host)
+        starting = max(len(mine) - running, 0)
     state = PoolState(
         queue=queue,
         in_flight=in_flight,
         running=running,
-        starting=max(len(mine) - running, 0),
+        starting=starting,
         utilization=round(utilization([b.utilization for b in serving], queue), 4),
     )
     return PoolView(pool, state, pooled)

@@ -35,9 +35,11 @@ class Scaler:
         self.host = socket.gethostname()
         self._crashes_seen = dict.fromkeys(Pool, 0)
         self.views: dict[Pool, observe.PoolView] = {}
-        self.fleet = Fleet(self.host)
+        self.fleet = Fleet(None if settings.observe_only else self.host)
 
     async def start(self) -> None:
+        if self.settings.observe_only:
+            return
         for pool in Pool:
             await self.supervisor.scale(pool, self.settings.rule(pool).initial)
 
@@ -48,7 +50,7 @@ class Scaler:
         js = self.nc.jetstream()
         for pool in Pool:
             queue, in_flight = await observe.lag(js, pool)
-            mine = set(self.supervisor.pids(pool))
+            mine = None if self.settings.observe_only else set(self.supervisor.pids(pool))
             self.views[pool] = observe.view(pool, queue, in_flight, beats, mine, self.host)
         return self.views
 
@@ -68,11 +70,12 @@ class Scaler:
         total = sum(self.supervisor.count(pool) for pool in Pool)
         for pool, seen in (await self.survey()).items():
             room = self.settings.translation_workers - total
-            decision = desired_workers(
-                seen.state, self.settings.rule(pool), room, self.settings.enable_dynamic_scaling
-            )
-            await self._apply(seen, decision)
-            total += decision.desired - decision.current
+            if not self.settings.observe_only:
+                decision = desired_workers(
+                    seen.state, self.settings.rule(pool), room, self.settings.enable_dynamic_scaling
+                )
+                await self._apply(seen, decision)
+                total += decision.desired - decision.current
             await self._alerts(seen)
 
     async def _apply(self, seen: observe.PoolView, decision: Decision) -> None:
@@ -152,7 +155,11 @@ async def serve(
             tg.start_soon(supervisor.supervise)
             tg.start_soon(scaler.survey_forever)
             tg.start_soon(scaler.check_forever)
-            log.info("scaler running (dynamic scaling %s)", settings.enable_dynamic_scaling)
+            log.info(
+                "scaler running: %s mode, dynamic scaling %s",
+                settings.scaler_mode,
+                settings.enable_dynamic_scaling and not settings.observe_only,
+            )
             await stop.wait()
             tg.cancel_scope.cancel()
     finally:

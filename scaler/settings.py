@@ -3,6 +3,8 @@ configurable (`NORMAL_SCALE_UP_QUEUE=200`, `ANY_SCALE_DOWN_STEP=2`, ...)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from scaler.policy import PoolRule
@@ -11,6 +13,9 @@ from translator.subjects import Pool
 
 
 class ScalerSettings(TranslatorSettings):
+    # supervise: run and scale this host's workers; observe: run none (KEDA or another
+    # orchestrator scales them), report every worker of every host, and raise alerts
+    scaler_mode: Literal["supervise", "observe"] = "supervise"
     enable_dynamic_scaling: bool = True
     scaling_check_interval: float = Field(default=30.0, gt=0)
     translation_workers: int = Field(default=60, ge=1)
@@ -38,6 +43,10 @@ class ScalerSettings(TranslatorSettings):
     metrics_interval: float = Field(default=1.0, gt=0)
     scaler_health_port: int = Field(default=8001, ge=0, le=65535)
     health_host: str = "0.0.0.0"
+
+    @property
+    def observe_only(self) -> bool:
+        return self.scaler_mode == "observe"
 
     def rule(self, pool: Pool) -> PoolRule:
         p = pool.value

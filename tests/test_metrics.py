@@ -131,3 +131,36 @@ async def test_shim_metrics_count_requests_and_results_by_outcome(
     assert value(samples, "zmq_compat_requests_total", outcome="result_error") == 2
     assert value(samples, "zmq_compat_requests_total", outcome="invalid") == 1
     assert value(samples, "zmq_compat_requests_total", outcome="pool_full") == 0
+
+
+async def test_an_observing_scaler_runs_no_worker_and_reports_every_hosts_workers(
+    nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
+) -> None:
+    """SCALER_MODE=observe, as under KEDA: workers are started by someone else."""
+    import psutil
+
+    from tests.support import running_worker
+
+    http = free_port()
+    env = worker_env(
+        nats_server.url, models, SCALER_MODE="observe", SCALING_CHECK_INTERVAL=0.5,
+        METRICS_INTERVAL=0.2, SCALER_HEALTH_PORT=http,
+    )  # fmt: skip
+    log = tmp_path / "log"
+    async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
+        scaler = start_scaler(env, tmp_path / "scaler.log")
+        try:
+            assert health_port(tmp_path / "scaler.log") == http
+            await wait_status(http, "/ready", 200)
+            for i in range(3):
+                await publish_request(nc, request(text=f"Hi {i}"), "translate.result.observe")
+            await collect_results(nc, "translate.result.observe", 3)
+            samples = await wait_metric(http, "translator_translations_total", 3, status="ok")
+            await anyio.sleep(2)  # several scaling checks: none may start a worker
+            assert psutil.Process(scaler.pid).children() == []
+        finally:
+            assert stop_process(scaler) == 0
+    assert value(samples, "translator_workers", pool="normal", state="running") == 1
+    assert value(samples, "translator_workers", pool="any", state="running") == 0
+    assert not any(n == "translator_scaling_events_total" for n, _ in samples)
+    assert "observe mode" in (tmp_path / "scaler.log").read_text()

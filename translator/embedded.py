@@ -6,6 +6,7 @@ read back from the server's log together with its readiness)."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -39,9 +40,19 @@ class EmbeddedNats:
     """`with EmbeddedNats(store) as server:` ... `server.url`."""
 
     def __init__(
-        self, store_dir: Path, port: int = -1, host: str = "127.0.0.1", timeout: float = 20.0
+        self,
+        store_dir: Path,
+        port: int = -1,
+        host: str = "127.0.0.1",
+        timeout: float = 20.0,
+        config: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
+        """`config`: a nats-server configuration file (accounts, users, JetStream and its
+        store); the address and port given here override its own; `env`: variables it uses."""
         self.store_dir = store_dir
+        self.config = config
+        self.env = env
         self.host = host
         self.requested_port = port
         self.port: int | None = None
@@ -58,15 +69,15 @@ class EmbeddedNats:
     def start(self) -> EmbeddedNats:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._log_path.write_text("")
+        jetstream = ["--jetstream", "--store_dir", str(self.store_dir / "jetstream")]
         command = [
             server_binary(),
-            "--jetstream",
-            "--store_dir", str(self.store_dir / "jetstream"),
+            *(["--config", str(self.config)] if self.config else jetstream),
             "--addr", self.host,
             "--port", str(self.requested_port),
             "--log", str(self._log_path),
         ]  # fmt: skip
-        self._process = spawn(command)
+        self._process = spawn(command, {**os.environ, **self.env} if self.env else None)
         self.port = self._wait_ready()
         log.info("embedded nats-server ready at %s (store %s)", self.url, self.store_dir)
         return self

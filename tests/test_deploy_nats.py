@@ -1,0 +1,79 @@
+"""deploy/nats/nats.conf with the real nats-server: each service works with its own user, and a
+user cannot do what it does not need."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import anyio
+import nats
+import nats.errors
+import pytest
+
+from tests.gateway import gateway, shim
+from tests.support import ROOT, Models, running_worker, shim_env, worker_env
+from translator.embedded import EmbeddedNats
+from translator.subjects import Pool, request_stream
+
+pytestmark = pytest.mark.anyio
+CONFIG = ROOT / "deploy" / "nats" / "nats.conf"
+PASSWORDS = {
+    "TRANSLATOR_NATS_PASSWORD": "t-secret",
+    "ZMQ_COMPAT_NATS_PASSWORD": "z-secret",
+    "CLIENT_NATS_PASSWORD": "c-secret",
+}
+
+
+def local_config(tmp_path: Path) -> Path:
+    """The deployed file, with a temporary store and without the fixed monitoring port."""
+    text = CONFIG.read_text()
+    assert "store_dir: /data" in text
+    assert "http_port: 8222" in text
+    text = text.replace("store_dir: /data", f"store_dir: {tmp_path / 'store'}")
+    path = tmp_path / "nats.conf"
+    path.write_text(text.replace("http_port: 8222", ""))
+    return path
+
+
+def as_user(env: dict[str, str], user: str) -> dict[str, str]:
+    password = PASSWORDS[f"{user.upper()}_NATS_PASSWORD"]
+    return {**env, "NATS_USER": user, "NATS_PASSWORD": password}
+
+
+async def test_each_service_works_with_its_own_user_and_no_more(
+    models: Models, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    config = local_config(tmp_path)
+    with EmbeddedNats(tmp_path / "nats", config=config, env=PASSWORDS) as server:
+        translator = await nats.connect(server.url, user="translator", password="t-secret")
+        worker = as_user(worker_env(server.url, models), "translator")
+        async with running_worker(translator, worker, Pool.NORMAL, log):
+            with shim(as_user(shim_env(server.url), "zmq_compat"), log) as ports:
+                async with gateway(ports) as gw:
+                    results = await gw.results_for(await gw.request("Hello", ["fr", "de"]))
+            client = as_user(worker_env(server.url, models), "client")
+            translate = ["submit", "Hi", "--from", "en", "--to", "fr"]
+            submit = await anyio.run_process(
+                [sys.executable, "-m", "translator", *translate], env=client, check=False
+            )
+            status = await anyio.run_process(
+                [sys.executable, "-m", "translator", "status"], env=client, check=False
+            )
+
+        shim_user = await nats.connect(server.url, user="zmq_compat", password="z-secret")
+        with pytest.raises(nats.errors.TimeoutError):  # a permissions violation: no answer
+            await shim_user.jetstream().publish("translate.result.forged", b"{}", timeout=1)
+        reader = await nats.connect(server.url, user="client", password="c-secret")
+        with pytest.raises(nats.errors.TimeoutError):
+            await reader.jetstream().delete_stream(request_stream(Pool.NORMAL))
+        assert (await translator.jetstream().stream_info(request_stream(Pool.NORMAL))).config
+        for nc in (translator, shim_user, reader):
+            await nc.close()
+
+    assert {m["type"] for m in results.values()} == {"translation_completed"}
+    assert submit.returncode == 0, submit.stderr.decode()[-2000:]
+    assert b'"status":"ok"' in submit.stdout
+    assert status.returncode == 0, status.stderr.decode()[-2000:]
+    assert status.stdout.decode().splitlines()[0].split()[:2] == ["pool", "queue"]
