@@ -36,10 +36,14 @@ async def run(settings: ScalerSettings) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scaler", description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 0 if /ready answers 200")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     settings = ScalerSettings()
     if args.check:
         from translator.health import check_ready

@@ -16,7 +16,7 @@ from translator.settings import TranslatorSettings
 from translator.subjects import Pool
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="translator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="embedded NATS (unless NATS_URL) and the worker pools")
@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     settings = TranslatorSettings()
     logs.configure(settings.log_level, settings.log_json)
     if args.command == "worker":

@@ -11,10 +11,14 @@ from translator import logs, tracing
 from zmq_compat.settings import ShimSettings
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zmq-compat", description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 0 if /ready answers 200")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     settings = ShimSettings()
     if args.check:
         from translator.health import check_ready

@@ -1,0 +1,339 @@
+"""The deployment files, checked without a Docker engine: the compose file with Debian's
+`docker-compose config`, the Kubernetes manifests against the Kubernetes schemas
+(kubernetes-validate) and KEDA's documented ScaledObject shape, the Dockerfile's paths, and
+every command, environment variable and port they use against the code.
+
+deploy/nats/nats.conf runs for real in tests/test_deploy_nats.py; the dashboard's and alert
+rules' metrics are checked against a real scrape in tests/test_metrics.py."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from scaler import cli as scaler_cli
+from scaler.settings import ScalerSettings
+from tests.support import ROOT
+from translator import cli as translator_cli
+from translator.settings import NatsSettings, TranslatorSettings
+from translator.subjects import WORKERS_CONSUMER, Pool, request_stream
+from zmq_compat import cli as shim_cli
+from zmq_compat.settings import ShimSettings
+
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+K8S_VERSION = "1.33.0"
+CLIS: dict[str, Callable[[], argparse.ArgumentParser]] = {
+    "translator": translator_cli.parser,
+    "scaler": scaler_cli.parser,
+    "zmq-compat": shim_cli.parser,
+}
+SEED = {  # the 0.4.9 settings the compose file must carry, with their documented defaults
+    "TRANSLATION_WORKERS", "QUANTIZATION_LEVEL", "ENABLE_DYNAMIC_SCALING",
+    "SCALING_CHECK_INTERVAL", "MAX_NORMAL_WORKERS", "MAX_ANY_WORKERS",
+}  # fmt: skip
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def check_command(command: list[str]) -> None:
+    """The command is one of our console scripts and its arguments parse."""
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert command[0] in scripts, f"{command[0]} is not a console script"
+    CLIS[command[0]]().parse_args(command[1:])  # SystemExit on unknown arguments
+
+
+def check_environment(env: dict[str, str], settings: type[NatsSettings]) -> NatsSettings:
+    """Every variable is a setting of the service (or a standard OTEL_* one), and its value is
+    valid; the settings they make."""
+    fields = {name.upper() for name in settings.model_fields}
+    unknown = [key for key in env if key not in fields and not key.startswith("OTEL_")]
+    assert not unknown, f"not settings of {settings.__name__}: {unknown}"
+    values = {k.lower(): v for k, v in env.items() if not k.startswith("OTEL_")}
+    return settings.model_validate(values)  # these values alone, not this process's env
+
+
+def seconds(duration: str) -> float:
+    match = re.fullmatch(r"(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", duration)
+    assert match is not None, duration
+    return int(match.group(1) or 0) * 60 + float(match.group(2) or 0)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    """`docker-compose config`: the file as Docker Compose reads it, variables resolved."""
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.fail("docker-compose not found: `apt-get install docker-compose` (make test does)")
+    done = subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "config"],
+        capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config: dict[str, Any] = yaml.safe_load(done.stdout)
+    return config
+
+
+def k8s_documents() -> Iterator[tuple[str, dict[str, Any]]]:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    for name in kustomization["resources"]:
+        for doc in yaml.safe_load_all((K8S / name).read_text()):
+            if doc:
+                yield name, doc
+
+
+def containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = doc["spec"]["template"]["spec"]["containers"]
+    return result
+
+
+# -- docker-compose ---------------------------------------------------------------------------
+
+
+def test_compose_file_validates_and_has_the_whole_stack(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {
+        "nats", "translator", "zmq_compat", "jaeger", "prometheus", "grafana", "nats_exporter",
+    }  # fmt: skip
+    nats = compose["services"]["nats"]
+    assert nats["image"].startswith("nats:")
+    assert (8222, 8222) in _ports(nats)
+    assert any(v["target"] == "/data" and v["type"] == "volume" for v in _volumes(nats))
+
+
+def test_compose_commands_environment_and_ports_exist_in_the_code(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    for name, settings_class in (("translator", ScalerSettings), ("zmq_compat", ShimSettings)):
+        service = services[name]
+        check_command(service["command"])
+        test = service["healthcheck"]["test"]
+        assert test[0] == "CMD"
+        check_command(test[1:])
+        check_environment(service["environment"], settings_class)
+
+    scaler = check_environment(services["translator"]["environment"], ScalerSettings)
+    assert isinstance(scaler, ScalerSettings)
+    for key in SEED:
+        default = ScalerSettings.model_fields[key.lower()].default
+        assert getattr(scaler, key.lower()) == default, f"{key} is not its documented value"
+    limits = services["translator"]["deploy"]["resources"]
+    assert (limits["limits"]["memory"], float(limits["limits"]["cpus"])) == ("8G", 4.0)
+    assert (limits["reservations"]["memory"], float(limits["reservations"]["cpus"])) == ("4G", 2)
+    grace = seconds(services["translator"]["stop_grace_period"])
+    assert grace > scaler.worker_stop_grace + 5  # the scaler drains its workers first
+    assert str(scaler.scaler_health_port) in services["translator"]["expose"]
+
+    shim = check_environment(services["zmq_compat"]["environment"], ShimSettings)
+    assert isinstance(shim, ShimSettings)
+    published = set(_ports(services["zmq_compat"]))
+    pull, pub = shim.translator_zmq_pull_port, shim.translator_zmq_pub_port
+    assert published == {(pull, pull), (pub, pub)} == {(5555, 5555), (5558, 5558)}
+    assert shim.zmq_health_port == 8000
+    assert "8000" in services["zmq_compat"]["expose"]
+
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    targets = {
+        job["job_name"]: job["static_configs"][0]["targets"][0]
+        for job in prometheus["scrape_configs"]
+    }
+    assert targets["translator"] == f"translator:{scaler.scaler_health_port}"
+    assert targets["zmq_compat"] == f"zmq_compat:{shim.zmq_health_port}"
+    for target in targets.values():
+        assert target.split(":")[0] in set(services) | {"localhost"}
+    assert prometheus["rule_files"] == ["/etc/prometheus/alerts.yml"]
+
+
+def test_every_file_the_compose_file_mounts_exists(compose: dict[str, Any]) -> None:
+    binds = [
+        Path(v["source"]) for s in compose["services"].values() for v in _volumes(s)
+        if v["type"] == "bind"
+    ]  # fmt: skip
+    assert len(binds) == 5  # nats.conf, prometheus.yml, alerts.yml, grafana's two folders
+    for source in binds:
+        assert source.exists(), source
+    mounted = {v["target"] for v in _volumes(compose["services"]["prometheus"])}
+    assert "/etc/prometheus/alerts.yml" in mounted
+
+
+def _ports(service: dict[str, Any]) -> list[tuple[int, int]]:
+    """(published, target) pairs, as `docker-compose config` writes them."""
+    return [(int(p["published"]), int(p["target"])) for p in service.get("ports", [])]
+
+
+def _volumes(service: dict[str, Any]) -> list[dict[str, str]]:
+    """source, target and type (bind or volume) of each `source:target[:mode]`."""
+    mounts = []
+    for entry in service.get("volumes", []):
+        source, target = entry.split(":")[:2]
+        kind = "bind" if source.startswith("/") else "volume"
+        mounts.append({"source": source, "target": target, "type": kind})
+    return mounts
+
+
+# -- Kubernetes -------------------------------------------------------------------------------
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    listed = set(kustomization["resources"])
+    present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml", "nats-values.yaml"}
+    assert listed == present
+    assert kustomization["namespace"] == "meeshy"
+
+
+def test_kubernetes_manifests_validate_against_the_kubernetes_schemas() -> None:
+    kinds = []
+    for name, doc in k8s_documents():
+        kinds.append(doc["kind"])
+        if doc["apiVersion"].startswith("keda.sh/"):
+            continue  # a CRD: checked against KEDA's documented shape below
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)  # raises if invalid
+        for container in containers(doc) if doc["kind"] == "Deployment" else []:
+            check_command(container["command"])
+            assert doc["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"], name
+    assert sorted(kinds) == sorted(
+        ["Namespace", "Secret", "ConfigMap", "Deployment", "Deployment", "ScaledObject",
+         "ScaledObject", "Deployment", "Service", "Deployment", "Service"]
+    )  # fmt: skip
+
+
+KEDA_SPEC = {
+    "scaleTargetRef", "pollingInterval", "cooldownPeriod", "initialCooldownPeriod",
+    "idleReplicaCount", "minReplicaCount", "maxReplicaCount", "fallback", "advanced", "triggers",
+}  # fmt: skip
+KEDA_NATS_METADATA = {
+    "natsServerMonitoringEndpoint", "account", "stream", "consumer", "lagThreshold",
+    "activationLagThreshold", "useHttps",
+}  # fmt: skip
+
+
+def test_scaled_objects_have_kedas_documented_shape_and_our_lag() -> None:
+    docs = dict(((doc["kind"], doc["metadata"]["name"]), doc) for _, doc in k8s_documents())
+    scaled = {name: doc for (kind, name), doc in docs.items() if kind == "ScaledObject"}
+    assert len(scaled) == len(Pool)
+    for pool in Pool:
+        doc = scaled[f"translator-worker-{pool.value}"]
+        spec = doc["spec"]
+        assert doc["apiVersion"] == "keda.sh/v1alpha1"
+        assert set(spec) <= KEDA_SPEC
+        assert ("Deployment", spec["scaleTargetRef"]["name"]) in docs
+        (trigger,) = spec["triggers"]
+        assert trigger["type"] == "nats-jetstream"
+        metadata = trigger["metadata"]
+        assert set(metadata) <= KEDA_NATS_METADATA
+        assert {"natsServerMonitoringEndpoint", "stream", "consumer", "lagThreshold"} <= set(
+            metadata
+        )
+        assert all(isinstance(v, str) for v in metadata.values())  # KEDA takes strings
+        assert metadata["natsServerMonitoringEndpoint"].endswith(":8222")
+        assert metadata["account"] == "MEESHY"  # the account of deploy/nats/nats.conf
+        assert metadata["stream"] == request_stream(pool)
+        assert metadata["consumer"] == WORKERS_CONSUMER
+        assert int(metadata["lagThreshold"]) > 0
+        rule = ScalerSettings().rule(pool)
+        assert spec["maxReplicaCount"] == rule.maximum
+        assert spec["minReplicaCount"] == rule.minimum
+        behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+        assert behavior["scaleUp"]["policies"][0]["value"] == rule.up_step
+        assert behavior["scaleDown"]["policies"][0]["value"] == rule.down_step
+        hpa = {  # the behavior KEDA hands to its HPA, checked against the HPA schema
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "check"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"},
+                "maxReplicas": spec["maxReplicaCount"],
+                "behavior": behavior,
+            },
+        }
+        kubernetes_validate.validate(hpa, K8S_VERSION, strict=True)
+
+
+def test_kubernetes_settings_exist_and_grace_periods_outlast_the_drain() -> None:
+    docs = {(doc["kind"], doc["metadata"]["name"]): doc for _, doc in k8s_documents()}
+    shared = docs[("ConfigMap", "translator-config")]["data"]
+    secret = docs[("Secret", "nats-users")]["stringData"]
+    for (kind, name), doc in docs.items():
+        if kind != "Deployment":
+            continue
+        (container,) = containers(doc)
+        env = {**shared, **{e["name"]: e.get("value", "from-secret") for e in container["env"]}}
+        for e in container["env"]:
+            if "valueFrom" in e:
+                assert e["valueFrom"]["secretKeyRef"]["key"] in secret
+        command = container["command"][0]
+        classes: dict[str, type[TranslatorSettings]] = {
+            "zmq-compat": ShimSettings,
+            "scaler": ScalerSettings,
+        }
+        settings_class = classes.get(command, TranslatorSettings)
+        settings = check_environment(env, settings_class)
+        assert isinstance(settings, TranslatorSettings)
+        grace = doc["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        if command == "translator":  # a worker drains its batch within the grace period
+            assert grace > settings.shutdown_grace_period + 10, name
+        if isinstance(settings, ScalerSettings):
+            assert settings.scaler_mode == "observe"  # KEDA scales the workers
+        if isinstance(settings, ShimSettings):
+            ports = {p["containerPort"] for p in container["ports"]}
+            assert ports == {5555, 5558, settings.zmq_health_port}
+            assert doc["spec"]["replicas"] == 1
+
+
+def test_helm_values_grant_the_same_users_and_permissions_as_the_nats_config() -> None:
+    conf = (DEPLOY / "nats" / "nats.conf").read_text()
+    users_conf = re.findall(r"user: (\w+)\s+password: \$(\w+)", conf)
+    allows_conf = [
+        re.findall(r'"([^"]+)"', block) for block in re.findall(r"allow: \[(.*?)\]", conf, re.S)
+    ]
+    values = yaml.safe_load((K8S / "nats-values.yaml").read_text())
+    users = values["config"]["merge"]["accounts"]["MEESHY"]["users"]
+    assert [(u["user"], u["password"].strip("<> $")) for u in users] == users_conf
+    allows_values = [
+        user["permissions"][direction]["allow"]
+        for user in users
+        for direction in ("publish", "subscribe")
+    ]
+    assert allows_values == allows_conf
+    assert set(values["container"]["env"]) == {password for _, password in users_conf}
+
+
+# -- Dockerfile ---------------------------------------------------------------------------------
+
+
+def test_dockerfile_copies_existing_paths_and_runs_existing_commands() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    lines = re.sub(r"\\\n\s*", " ", dockerfile).splitlines()
+    copies = [line.split()[1:-1] for line in lines if line.startswith("COPY ")]
+    sources = [src for args in copies if not any(a.startswith("--from") for a in args)
+               for src in args if not src.startswith("--")]  # fmt: skip
+    assert sources
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    for source in sources:
+        assert (ROOT / source).exists(), source
+        assert f"!{source.rstrip('/')}/" in ignore or f"!{source}" in ignore, source
+    stages = [line.split()[-1] for line in lines if line.startswith("FROM ")]
+    assert stages == ["build", "runtime"]
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users
+    assert users[-1] not in ("root", "0")
+    cmd = next(line for line in lines if line.startswith("CMD "))
+    check_command(yaml.safe_load(cmd.removeprefix("CMD ")))
+    health = next(line for line in lines if line.startswith("HEALTHCHECK "))
+    for command in re.findall(r"(zmq-compat --check|scaler --check)", health):
+        check_command(command.split())
+    assert "ARG VARIANT=cpu" in dockerfile
+    assert "translator models download $BAKE_MODELS" in dockerfile
+    assert "MODELS_PATH=/models" in dockerfile
