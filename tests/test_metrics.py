@@ -4,15 +4,18 @@ and the shim: 30 translations, one unreadable request, one scaling event."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import anyio
 import pytest
+import yaml
 from nats.aio.client import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.gateway import gateway, shim
 from tests.support import (
+    ROOT,
     Models,
     collect_results,
     free_port,
@@ -29,6 +32,7 @@ from translator.embedded import EmbeddedNats
 from translator.subjects import Pool
 
 pytestmark = pytest.mark.anyio
+DEPLOY = ROOT / "deploy"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -61,34 +65,44 @@ async def wait_metric(port: int, name: str, target: float, **labels: str) -> Sam
             await anyio.sleep(0.2)
 
 
-async def test_scaler_metrics_match_a_known_workload(
+async def test_metrics_match_a_known_workload_and_cover_the_dashboard_and_alerts(
     nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
 ) -> None:
-    http = free_port()
+    """30 translations through a gateway and the shim, one unreadable request, one scaling
+    event, one alert; then the scaler's and the shim's /metrics, scraped over HTTP."""
+    http, shim_http = free_port(), free_port()
     env = worker_env(
         nats_server.url, models, NORMAL_WORKERS=2, MIN_NORMAL_WORKERS=1, ANY_WORKERS=0,
-        SCALING_CHECK_INTERVAL=0.5, METRICS_INTERVAL=0.2, UTILIZATION_WINDOW=2,
+        ANY_POOL_SIZE=2, SCALING_CHECK_INTERVAL=0.5, METRICS_INTERVAL=0.2, UTILIZATION_WINDOW=2,
         SCALER_HEALTH_PORT=http,
     )  # fmt: skip
-    scaler = start_scaler(env, tmp_path / "scaler.log")
+    log = tmp_path / "scaler.log"
+    scaler = start_scaler(env, log)
     try:
-        assert health_port(tmp_path / "scaler.log") == http
+        assert health_port(log) == http
         await wait_status(http, "/ready", 200)
         # idle with 2 workers and a minimum of 1: one scaling event, down
         await wait_metric(http, "translator_scaling_events_total", 1, direction="down")
-        sent = [request(text=f"Hello number {i}") for i in range(30)]
-        for req in sent:
-            await publish_request(nc, req, "translate.result.metrics")
-        await publish_raw(nc, Pool.NORMAL, b"{not json", "translate.result.metrics")
-        results = await collect_results(nc, "translate.result.metrics", 30)
-        samples = await wait_metric(http, "translator_dead_letters_total", 1, pool="normal")
-        samples = await wait_metric(
-            http, "translator_translations_total", 30, pool="normal", status="ok"
-        )
+        with shim(shim_env(nats_server.url, ZMQ_HEALTH_PORT=shim_http), tmp_path / "shim") as ports:
+            async with gateway(ports) as gw:
+                sent = [await gw.request(f"Hello number {i}", ["fr"]) for i in range(30)]
+                results = [await gw.results_for(message) for message in sent]
+            await publish_raw(nc, Pool.NORMAL, b"{not json", "translate.result.metrics")
+            # the any pool has no worker and room for 2: full beyond 80% -> a queue_high alert
+            for i in range(2):
+                await publish_request(
+                    nc, request(text=f"any {i}", conversation_id="any"), "translate.result.m"
+                )
+            await wait_metric(http, "translator_alerts_total", 1, pool="any", kind="queue_high")
+            await wait_metric(http, "translator_dead_letters_total", 1, pool="normal")
+            samples = await wait_metric(
+                http, "translator_translations_total", 30, pool="normal", status="ok"
+            )
+            shim_samples = scrape(shim_http)
     finally:
         assert stop_process(scaler) == 0
 
-    assert sorted(r.task_id for r in results) == sorted(r.task_id for r in sent)
+    assert all(r["fr"]["type"] == "translation_completed" for r in results)
     normal = {"pool": "normal"}
     assert value(samples, "translator_translations_total", **normal, status="ok") == 30
     assert not any(
@@ -105,9 +119,26 @@ async def test_scaler_metrics_match_a_known_workload(
     assert value(samples, "translator_scaling_events_total", **normal) == 1
     assert value(samples, "translator_workers", **normal, state="running") == 1
     assert value(samples, "translator_queue_depth", **normal) == 0
+    assert value(samples, "translator_queue_depth", pool="any") == 2
     assert value(samples, "translator_queue_capacity", **normal) == 10_000
     assert value(samples, "translator_model_load_seconds", **normal, model=str(models.t5)) > 0
     assert value(samples, "translator_worker_rss_bytes", **normal) > 50 * 2**20
+    assert value(shim_samples, "zmq_compat_requests_total", outcome="accepted") == 30
+    assert value(shim_samples, "zmq_compat_requests_total", outcome="result_ok") == 30
+
+    exported = {name for name, _ in samples} | {name for name, _ in shim_samples}
+    for query in dashboard_and_alert_queries():
+        for name in re.findall(r"\b(?:translator|zmq_compat)_[a-z_]+\b", query):
+            assert name in exported, f"{name} (in {query!r}) is not exported"
+
+
+def dashboard_and_alert_queries() -> list[str]:
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "translator.json").read_text())
+    queries = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    queries += [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    assert len(queries) > 15
+    return queries
 
 
 async def test_shim_metrics_count_requests_and_results_by_outcome(

@@ -92,3 +92,16 @@ def test_embedded_nats_starts_on_a_random_port_and_stops(tmp_path: Path) -> None
     assert process.poll() is None
     server.stop()
     assert process.poll() is not None
+
+
+def test_every_stream_takes_the_configured_replica_count() -> None:
+    from translator import topology
+
+    settings = TranslatorSettings(stream_replicas=3)
+    configs = [
+        *(topology.request_stream_config(settings, pool) for pool in Pool),
+        topology.results_stream_config(settings),
+        topology.dead_letter_stream_config(settings),
+        topology.events_stream_config(settings),
+    ]
+    assert [c.num_replicas for c in configs] == [3] * 5

@@ -44,6 +44,7 @@ class TranslatorSettings(NatsSettings):
     normal_pool_size: int = Field(default=10_000, ge=1)
     any_pool_size: int = Field(default=10_000, ge=1)
     max_text_length: int = Field(default=5_000, ge=1)
+    stream_replicas: int = Field(default=1, ge=1, le=5)  # 3 on a NATS cluster
 
     basic_model: str = "t5-small"
     medium_model: str = "facebook/nllb-200-distilled-600M"

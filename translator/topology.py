@@ -42,6 +42,7 @@ def request_stream_config(settings: TranslatorSettings, pool: Pool) -> StreamCon
         subjects=[request_subject(pool)],
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
         discard=DiscardPolicy.NEW,
         max_msgs=settings.pool_size(pool),
         duplicate_window=settings.request_duplicate_window,
@@ -54,6 +55,7 @@ def results_stream_config(settings: TranslatorSettings) -> StreamConfig:
         subjects=[RESULTS_SUBJECTS],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
         max_age=settings.results_max_age,
         duplicate_window=settings.results_duplicate_window,
     )
@@ -65,6 +67,7 @@ def dead_letter_stream_config(settings: TranslatorSettings) -> StreamConfig:
         subjects=[DLQ_SUBJECTS],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
         max_age=settings.dead_letter_max_age,
     )
 
@@ -76,6 +79,7 @@ def events_stream_config(settings: TranslatorSettings) -> StreamConfig:
         subjects=[EVENTS_SUBJECTS],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
         max_age=settings.dead_letter_max_age,
         max_msgs_per_subject=1_000,
     )
