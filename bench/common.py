@@ -45,13 +45,14 @@ def machine() -> str:
     return described
 
 
-def random_model(cache: Path, output_tokens: int) -> Path:
-    """A t5-small-shaped model with RANDOM WEIGHTS and a fixed output length (built once)."""
-    path = cache / f"t5-small-random-{output_tokens}"
+def random_model(
+    cache: Path, output_tokens: int, arch: randomweights.Architecture = "t5", shape: str = "small"
+) -> Path:
+    """A model with RANDOM WEIGHTS at a real model's shape, with a fixed output length (built
+    once): t5-small's by default."""
+    path = cache / f"{arch}-{shape}-random-{output_tokens}"
     if not (path / "config.json").is_file():
-        randomweights.build(
-            "t5", path, shape="small", output_tokens=output_tokens, fixed_length=True
-        )
+        randomweights.build(arch, path, shape=shape, output_tokens=output_tokens, fixed_length=True)
     return path
 
 

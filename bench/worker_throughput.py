@@ -67,7 +67,7 @@ async def measure(
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
-    model = random_model(ROOT / ".data" / "bench-models", args.output_tokens)
+    model = random_model(ROOT / ".data" / "bench-models", args.output_tokens, args.arch, args.shape)
     rows: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as store, EmbeddedNats(Path(store)) as server:
         settings = TranslatorSettings(nats_url=server.url)
@@ -102,7 +102,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     return {
         "machine": machine(),
         "device": args.device,
-        "model": f"t5-small shape, RANDOM WEIGHTS, {args.output_tokens} output tokens",
+        "model": f"{args.arch} {args.shape} shape, RANDOM WEIGHTS, {args.output_tokens} tokens out",
         "results": rows,
         "ratios": ratios,
     }
@@ -119,6 +119,8 @@ def cli() -> None:
     parser.add_argument("--batch-sizes", default="1,32", help="comma-separated")
     parser.add_argument("--quantizations", default="float32,int8", help="QUANTIZATION_LEVELs")
     parser.add_argument("--device", default="auto", help="DEVICE for the worker: cpu, cuda")
+    parser.add_argument("--arch", default="t5", choices=["t5", "nllb", "m2m100", "marian"])
+    parser.add_argument("--shape", default="small", help="tiny, small (t5-small), nllb-600m")
     report = anyio.run(main, parser.parse_args())
     print(json.dumps(report, indent=2))
 

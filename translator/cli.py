@@ -39,7 +39,7 @@ def parser() -> argparse.ArgumentParser:
     random = actions.add_parser("random", help="write a model with RANDOM WEIGHTS (tests only)")
     random.add_argument("directory")
     random.add_argument("--arch", choices=["t5", "nllb", "m2m100", "marian"], default="t5")
-    random.add_argument("--shape", choices=["tiny", "small"], default="tiny")
+    random.add_argument("--shape", choices=["tiny", "small", "nllb-600m"], default="tiny")
     random.add_argument("--output-tokens", type=int, default=8)
     random.add_argument("--fixed-length", action="store_true")
     random.add_argument("--pair", nargs=2, default=["en", "fr"], metavar=("SRC", "TGT"))

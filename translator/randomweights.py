@@ -42,6 +42,8 @@ SHAPES: dict[str, Shape] = {
     "tiny": Shape(d_model=32, ffn=64, layers=2, heads=2, vocab=400),
     # t5-small: d_model 512, d_ff 2048, 6+6 layers, 8 heads, 32128 tokens (60M parameters)
     "small": Shape(d_model=512, ffn=2048, layers=6, heads=8, vocab=32128),
+    # nllb-200-distilled-600M: d_model 1024, ffn 4096, 12+12 layers, 16 heads, 256206 tokens
+    "nllb-600m": Shape(d_model=1024, ffn=4096, layers=12, heads=16, vocab=256206),
 }
 
 
