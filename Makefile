@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.worker_throughput
 	$(BIN)/python -m bench.gateway_pipeline
 	$(BIN)/python -m bench.scaler_burst
+	$(BIN)/python -m bench.tracing_overhead
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

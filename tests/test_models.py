@@ -127,3 +127,20 @@ def test_the_benchmark_echo_backend_is_explicit_and_translates_nothing() -> None
         engine.Translation("Bonjour", 1.0),
         engine.Translation("Salut", 1.0),
     ]
+
+
+def test_nllb_language_codes_are_looked_up_once_not_per_batch(
+    models: Models, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """get_vocab() builds a dict of NLLB's 256k tokens (0.2 s): per generate() it cut an H100's
+    batched throughput 4.6 times (docs/BENCHMARKS.md 1c)."""
+    loaded = models_load(models.nllb)
+
+    def no_scan() -> None:
+        raise AssertionError("get_vocab() called while translating")
+
+    monkeypatch.setattr(loaded.tokenizer, "get_vocab", no_scan)
+    loaded.family.check_pair("en", "fr")
+    assert len(engine.translate(loaded, ["Hello", "Good morning"], "en", "fr")) == 2
+    with pytest.raises(UnsupportedLanguage):
+        loaded.family.check_pair("en", "xx")

@@ -14,6 +14,7 @@ from translator.errors import UnsupportedLanguage
 from translator.languages import NLLB_CODES, T5_NAMES, T5_PAIRS
 
 _OPUS_PAIR = re.compile(r"opus-mt-([a-z]{2,3})-([a-z]{2,3})$", re.IGNORECASE)
+_TARGET_TOKEN = re.compile(r">>[A-Za-z_]{2,8}<<")
 
 
 class Family(ABC):
@@ -57,9 +58,20 @@ class T5Family(Family):
 class NllbFamily(Family):
     name = "nllb"
 
+    def __init__(self, model_id: str, tokenizer: Any) -> None:
+        super().__init__(model_id, tokenizer)
+        # the codes this tokenizer knows, looked up once: get_vocab() builds a dict of NLLB's
+        # 256k tokens (0.2 s a call), which per generate() dominated a batch on a GPU
+        unknown = tokenizer.unk_token_id
+        self._codes = {
+            language: code
+            for language, code in NLLB_CODES.items()
+            if tokenizer.convert_tokens_to_ids(code) not in (None, unknown)
+        }
+
     def _code(self, language: str) -> str:
-        code = NLLB_CODES.get(language)
-        if code is None or code not in self.tokenizer.get_vocab():
+        code = self._codes.get(language)
+        if code is None:
             raise self._unsupported(language, "no NLLB-200 language code for it")
         return code
 
@@ -98,10 +110,11 @@ class MarianFamily(Family):
     def __init__(self, model_id: str, tokenizer: Any) -> None:
         super().__init__(model_id, tokenizer)
         self.source, self.target = _marian_pair(model_id, tokenizer)
+        self._target_tokens = {t for t in tokenizer.get_vocab() if _TARGET_TOKEN.fullmatch(t)}
 
     def _target_token(self, target: str) -> str | None:
         token = f">>{target}<<"
-        return token if token in self.tokenizer.get_vocab() else None
+        return token if token in self._target_tokens else None
 
     def check_pair(self, source: str, target: str) -> None:
         if self.source and source != self.source:
