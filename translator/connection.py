@@ -53,10 +53,6 @@ async def _on_error(exc: Exception) -> None:
     log.warning("nats: %s", exc)
 
 
-async def _on_disconnected() -> None:
-    log.warning("nats: disconnected")
-
-
 async def _on_reconnected() -> None:
     log.info("nats: reconnected")
 
@@ -64,11 +60,19 @@ async def _on_reconnected() -> None:
 async def connect(settings: NatsSettings, name: str, patient: bool = True) -> Client:
     """A connection that logs its ups and downs; a patient one waits and reconnects forever,
     an impatient one (a CLI command) raises NatsUnreachable at once."""
+    client = Client()
+
+    async def on_disconnected() -> None:
+        if client.is_closed or client.is_draining:  # our own close: nothing to warn about
+            log.debug("nats: connection closed")
+        else:
+            log.warning("nats: disconnected")
+
     try:
-        client: Client = await nats.connect(
+        await client.connect(
             **connect_options(settings, name, patient),
             error_cb=_on_error,
-            disconnected_cb=_on_disconnected,
+            disconnected_cb=on_disconnected,
             reconnected_cb=_on_reconnected,
         )
     except (OSError, nats.errors.NoServersError, nats.errors.Error) as exc:
