@@ -40,32 +40,35 @@ class Utilization:
 class Counters:
     """What a worker has done since it started; `stats()` is what its heartbeats carry."""
 
-    processed: int = 0
-    failed: int = 0
+    processed: int = 0  # ok results
+    failed: int = 0  # error results, and requests that could not be read
     batches: int = 0
     generate_calls: int = 0
     _time_total: float = 0.0
+    _timed: int = 0
     _results: Counter[str] = field(default_factory=Counter)
     _errors: Counter[str] = field(default_factory=Counter)
     _dead_letters: int = 0
     _processing: Histogram = field(default_factory=Histogram)
     _queue: Histogram = field(default_factory=Histogram)
 
-    def record(self, ok: bool, seconds: float) -> None:
-        if ok:
+    def result(self, error_kind: str | None, seconds: float | None = None) -> None:
+        """One result published (one per target language): ok, or an error of `error_kind`;
+        `seconds`: the request's processing time, for the average (None: not processed)."""
+        if error_kind is None:
             self.processed += 1
+            self._results["ok"] += 1
         else:
             self.failed += 1
-        self._time_total += seconds
+            self._results["error"] += 1
+            self._errors[error_kind] += 1
+        if seconds is not None:
+            self._time_total += seconds
+            self._timed += 1
 
-    def result(self, status: str, error_kind: str | None = None) -> None:
-        """One result published (one per target language); an error one says why."""
-        self._results[status] += 1
-        if error_kind is not None:
-            self.error(error_kind)
-
-    def error(self, kind: str) -> None:
-        """One error, with or without a result (a request that cannot be read gets none)."""
+    def unreadable(self, kind: str) -> None:
+        """A request that cannot be read: no result can be addressed, an error all the same."""
+        self.failed += 1
         self._errors[kind] += 1
 
     def request(self, processing_seconds: float, queue_seconds: float) -> None:
@@ -88,5 +91,4 @@ class Counters:
 
     @property
     def avg_processing_time(self) -> float:
-        done = self.processed + self.failed
-        return round(self._time_total / done, 6) if done else 0.0
+        return round(self._time_total / self._timed, 6) if self._timed else 0.0

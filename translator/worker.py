@@ -300,9 +300,8 @@ class Worker:
             else:
                 await job.msg.ack()
             for result in results:
-                self.counters.record(result.status == "ok", result.processing_time)
                 kind = job.error_kinds.get(result.target_language, "not_translated")
-                self.counters.result(result.status, kind if result.status == "error" else None)
+                self.counters.result(kind if result.error else None, result.processing_time)
             self.counters.request(results[0].processing_time, results[0].queue_time)
             errors = sorted({r.error or "" for r in results if r.status == "error"})
             if errors:
@@ -336,13 +335,12 @@ class Worker:
                 results = error_results(request, request.source_language, str(error), self.who)
                 await self._publish_results(reply_subject(msg), results)
                 for _ in results:
-                    self.counters.result("error", error.kind)
+                    self.counters.result(error.kind)
             else:
-                self.counters.error(error.kind)  # unreadable: no result can be addressed
+                self.counters.unreadable(error.kind)
             await publish_dead_letter(self.nc, self.pool, msg, str(error), request)
             self.counters.dead_letter()
             await msg.term()
-            self.counters.failed += 1
 
         return bury
 
