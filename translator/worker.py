@@ -217,6 +217,8 @@ class Worker:
                 done = await anyio.to_thread.run_sync(self._generate_sync, loaded, key, texts)
             except (RuntimeError, ValueError, IndexError) as exc:
                 log.exception("generate failed for %d texts (%s): %s", len(texts), key, exc)
+                trace.get_current_span().record_exception(exc)
+                trace.get_current_span().set_status(trace.StatusCode.ERROR, str(exc))
                 self._fail(jobs, key, f"model failure: {exc}", "model_failure")
                 return False
         elapsed = time.perf_counter() - started
