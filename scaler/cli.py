@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import anyio
 
 from scaler.settings import ScalerSettings
-from translator import logs, tracing
+from translator import entrypoint
 
 
 async def run(settings: ScalerSettings) -> int:
@@ -37,21 +37,14 @@ async def run(settings: ScalerSettings) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scaler", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 0 if /ready answers 200")
-    return parser
+    return entrypoint.parser("scaler", __doc__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     settings = ScalerSettings()
-    if args.check:
-        from translator.health import check_ready
-
-        return check_ready(settings.scaler_health_port)
-    logs.configure(settings.log_level, settings.log_json)
-    tracing.setup("translator-scaler")
-    return anyio.run(run, settings)
+    return entrypoint.run_service(
+        parser(), argv, settings, settings.scaler_health_port, "translator-scaler", run
+    )
 
 
 if __name__ == "__main__":

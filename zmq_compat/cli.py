@@ -5,30 +5,25 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-import anyio
-
-from translator import logs, tracing
+from translator import entrypoint
 from zmq_compat.settings import ShimSettings
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zmq-compat", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 0 if /ready answers 200")
-    return parser
+    return entrypoint.parser("zmq-compat", __doc__)
+
+
+async def run(settings: ShimSettings) -> int:
+    from zmq_compat.service import run as serve  # not needed by `--check`
+
+    return await serve(settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     settings = ShimSettings()
-    if args.check:
-        from translator.health import check_ready
-
-        return check_ready(settings.zmq_health_port)
-    logs.configure(settings.log_level, settings.log_json)
-    tracing.setup("zmq-compat")
-    from zmq_compat.service import run
-
-    return anyio.run(run, settings)
+    return entrypoint.run_service(
+        parser(), argv, settings, settings.zmq_health_port, "zmq-compat", run
+    )
 
 
 if __name__ == "__main__":
