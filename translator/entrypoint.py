@@ -1,0 +1,38 @@
+"""What every long-running service's command shares: no arguments but `--check` (exit 0 when
+its /ready answers 200, for container health checks); otherwise logging and tracing set up
+once, then the service until a signal stops it."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import anyio
+
+from translator import logs, tracing
+from translator.health import check_ready
+from translator.settings import NatsSettings
+
+S = TypeVar("S", bound=NatsSettings)
+
+
+def parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--check", action="store_true", help="exit 0 if /ready answers 200")
+    return parser
+
+
+def run_service(
+    command: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    settings: S,
+    health_port: int,
+    service_name: str,
+    serve: Callable[[S], Awaitable[int]],
+) -> int:
+    if command.parse_args(argv).check:
+        return check_ready(health_port)
+    logs.configure(settings.log_level, settings.log_json)
+    tracing.setup(service_name)
+    return anyio.run(serve, settings)
