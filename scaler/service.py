@@ -45,9 +45,9 @@ class Scaler:
 
     async def survey(self) -> dict[Pool, observe.PoolView]:
         """Every pool as it is now (also kept for /ready and /metrics)."""
-        beats = await heartbeat.read_all(self.nc.jetstream())
-        self.fleet.update(beats)
         js = self.nc.jetstream()
+        beats = await heartbeat.read_all(js)
+        self.fleet.update(beats)
         for pool in Pool:
             queue, in_flight = await observe.lag(js, pool)
             mine = None if self.settings.observe_only else set(self.supervisor.pids(pool))

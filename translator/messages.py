@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import time
@@ -120,6 +121,11 @@ SECONDS_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 
 
+def bucket_index(seconds: float) -> int:
+    """The SECONDS_BUCKETS bound a value falls under (len(SECONDS_BUCKETS): +Inf)."""
+    return bisect.bisect_left(SECONDS_BUCKETS, seconds)
+
+
 class Histogram(_Message):
     """Observations per SECONDS_BUCKETS bound (not cumulative; the last one is +Inf), and sum."""
 
@@ -127,9 +133,8 @@ class Histogram(_Message):
     total: float = 0.0
 
     def observe(self, value: float) -> Histogram:
-        index = next((i for i, b in enumerate(SECONDS_BUCKETS) if value <= b), -1)
         counts = list(self.counts)
-        counts[index] += 1
+        counts[bucket_index(value)] += 1
         return Histogram(counts=tuple(counts), total=self.total + value)
 
     def plus(self, other: Histogram, sign: int = 1) -> Histogram:

@@ -6,7 +6,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from translator.messages import Histogram, WorkerStats
+from translator.messages import SECONDS_BUCKETS, Histogram, WorkerStats, bucket_index
 
 
 @dataclass
@@ -37,6 +37,21 @@ class Utilization:
 
 
 @dataclass
+class _Tally:
+    """A histogram counted in place, once per request; a `Histogram` only for heartbeats."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * (len(SECONDS_BUCKETS) + 1))
+    total: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bucket_index(seconds)] += 1
+        self.total += seconds
+
+    def histogram(self) -> Histogram:
+        return Histogram(counts=tuple(self.counts), total=self.total)
+
+
+@dataclass
 class Counters:
     """What a worker has done since it started; `stats()` is what its heartbeats carry."""
 
@@ -49,8 +64,8 @@ class Counters:
     _results: Counter[str] = field(default_factory=Counter)
     _errors: Counter[str] = field(default_factory=Counter)
     _dead_letters: int = 0
-    _processing: Histogram = field(default_factory=Histogram)
-    _queue: Histogram = field(default_factory=Histogram)
+    _processing: _Tally = field(default_factory=lambda: _Tally())
+    _queue: _Tally = field(default_factory=lambda: _Tally())
 
     def result(self, error_kind: str | None, seconds: float | None = None) -> None:
         """One result published (one per target language): ok, or an error of `error_kind`;
@@ -73,8 +88,8 @@ class Counters:
 
     def request(self, processing_seconds: float, queue_seconds: float) -> None:
         """One request done: how long it waited in its queue, how long the worker took."""
-        self._processing = self._processing.observe(processing_seconds)
-        self._queue = self._queue.observe(queue_seconds)
+        self._processing.observe(processing_seconds)
+        self._queue.observe(queue_seconds)
 
     def dead_letter(self) -> None:
         self._dead_letters += 1
@@ -84,8 +99,8 @@ class Counters:
             translations=dict(self._results),
             errors=dict(self._errors),
             dead_letters=self._dead_letters,
-            processing_seconds=self._processing,
-            queue_seconds=self._queue,
+            processing_seconds=self._processing.histogram(),
+            queue_seconds=self._queue.histogram(),
             model_load_seconds=model_load_seconds,
         )
 
