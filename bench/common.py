@@ -14,11 +14,12 @@ import anyio
 import psutil
 from nats.aio.client import Client
 
-from translator import heartbeat, randomweights
-from translator.children import spawn
-from translator.client import submit
-from translator.messages import TranslationRequest, WorkerHeartbeat
-from translator.subjects import Pool
+from translator.bus import heartbeat
+from translator.bus.client import submit
+from translator.contracts.messages import TranslationRequest, WorkerHeartbeat
+from translator.contracts.subjects import Pool
+from translator.inference import randomweights
+from translator.runtime.children import spawn
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = [

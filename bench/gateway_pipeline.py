@@ -23,13 +23,13 @@ import zmq.asyncio
 from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 
 from bench.common import machine, start_worker, wait_ready
-from translator.children import spawn
-from translator.connection import connect
-from translator.embedded import EmbeddedNats
-from translator.models import ECHO_MODEL_ID
-from translator.settings import TranslatorSettings
-from translator.subjects import Pool
-from translator.topology import ensure_topology
+from translator.bus.connection import connect
+from translator.bus.embedded import EmbeddedNats
+from translator.bus.topology import ensure_topology
+from translator.contracts.settings import TranslatorSettings
+from translator.contracts.subjects import Pool
+from translator.inference.models import ECHO_MODEL_ID
+from translator.runtime.children import spawn
 
 
 def free_port() -> int:

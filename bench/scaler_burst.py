@@ -23,15 +23,15 @@ import anyio
 from nats.aio.msg import Msg
 
 from bench.common import ROOT, machine, random_model, requests
-from translator import logs
-from translator.children import spawn
-from translator.client import submit
-from translator.connection import connect
-from translator.embedded import EmbeddedNats
-from translator.messages import ScalingEvent, TranslationResult
-from translator.settings import TranslatorSettings
-from translator.subjects import SCALING_EVENTS
-from translator.topology import ensure_topology
+from translator.bus.client import submit
+from translator.bus.connection import connect
+from translator.bus.embedded import EmbeddedNats
+from translator.bus.topology import ensure_topology
+from translator.contracts.messages import ScalingEvent, TranslationResult
+from translator.contracts.settings import TranslatorSettings
+from translator.contracts.subjects import SCALING_EVENTS
+from translator.runtime import logs
+from translator.runtime.children import spawn
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from bench.common import machine, median
-from translator import tracing
+from translator.runtime import tracing
 
 
 class Discard(SpanExporter):

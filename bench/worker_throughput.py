@@ -28,11 +28,11 @@ from bench.common import (
     wait_ready,
     worker_beat,
 )
-from translator.connection import connect
-from translator.embedded import EmbeddedNats
-from translator.settings import TranslatorSettings
-from translator.subjects import Pool
-from translator.topology import ensure_topology
+from translator.bus.connection import connect
+from translator.bus.embedded import EmbeddedNats
+from translator.bus.topology import ensure_topology
+from translator.contracts.settings import TranslatorSettings
+from translator.contracts.subjects import Pool
 
 
 async def measure(

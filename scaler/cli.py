@@ -9,15 +9,15 @@ from collections.abc import Sequence
 import anyio
 
 from scaler.settings import ScalerSettings
-from translator import entrypoint
+from translator.runtime import entrypoint
 
 
 async def run(settings: ScalerSettings) -> int:
     from scaler.metrics import ScalerReadiness
     from scaler.service import serve
-    from translator.connection import connect
-    from translator.signals import stop_on_signal
-    from translator.topology import ensure_topology
+    from translator.bus.connection import connect
+    from translator.bus.topology import ensure_topology
+    from translator.runtime.signals import stop_on_signal
 
     readiness = ScalerReadiness()
     health = readiness.register()

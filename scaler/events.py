@@ -8,8 +8,8 @@ from collections import Counter
 import nats.errors
 from nats.aio.client import Client
 
-from translator.messages import Alert, ScalingEvent, encode
-from translator.subjects import ALERT_EVENTS, SCALING_EVENTS
+from translator.contracts.messages import Alert, ScalingEvent, encode
+from translator.contracts.subjects import ALERT_EVENTS, SCALING_EVENTS
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from translator.messages import SECONDS_BUCKETS, Histogram, WorkerHeartbeat, WorkerStats
+from translator.contracts.messages import SECONDS_BUCKETS, Histogram, WorkerHeartbeat, WorkerStats
 
 _KEEP_RETIRED = 1_000  # workers remembered after they are gone (in case one comes back)
 

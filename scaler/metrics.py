@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from opentelemetry.metrics import CallbackOptions, Observation
 from prometheus_client import REGISTRY
 from prometheus_client.core import Metric
 
-from translator import telemetry
-from translator.health import HealthServer
+from scaler.events import Events
+from scaler.fleet import Fleet
+from scaler.observe import PoolView
+from scaler.settings import ScalerSettings
+from translator.contracts.subjects import Pool
+from translator.runtime import telemetry
+from translator.runtime.health import HealthServer
 
-if TYPE_CHECKING:
-    from scaler.service import Scaler
+
+class Scaler(Protocol):
+    """What the metrics read of the scaler (`scaler.service.Scaler`); a protocol, so that this
+    module does not import the service that imports it."""
+
+    settings: ScalerSettings
+    views: dict[Pool, PoolView]
+    events: Events
+    fleet: Fleet
+
+    def ready(self) -> tuple[bool, dict[str, object]]: ...
+
 
 Reading = Callable[[CallbackOptions], Iterable[Observation]]
 

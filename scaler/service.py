@@ -19,9 +19,9 @@ from scaler.metrics import ScalerReadiness
 from scaler.policy import Decision, desired_workers
 from scaler.settings import ScalerSettings
 from scaler.supervisor import Supervisor
-from translator import heartbeat
-from translator.messages import Alert, ScalingEvent
-from translator.subjects import Pool
+from translator.bus import heartbeat
+from translator.contracts.messages import Alert, ScalingEvent
+from translator.contracts.subjects import Pool
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import Field
 
 from scaler.policy import PoolRule
-from translator.settings import TranslatorSettings
-from translator.subjects import Pool
+from translator.contracts.settings import TranslatorSettings
+from translator.contracts.subjects import Pool
 
 
 class ScalerSettings(TranslatorSettings):

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from translator.children import spawn
-from translator.subjects import Pool
+from translator.contracts.subjects import Pool
+from translator.runtime.children import spawn
 
 log = logging.getLogger(__name__)
 

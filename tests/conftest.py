@@ -7,11 +7,12 @@ import pytest
 from nats.aio.client import Client
 
 from tests.support import Models
-from translator import logs, randomweights
-from translator.connection import connect
-from translator.embedded import EmbeddedNats
-from translator.settings import TranslatorSettings
-from translator.topology import ensure_topology
+from translator.bus.connection import connect
+from translator.bus.embedded import EmbeddedNats
+from translator.bus.topology import ensure_topology
+from translator.contracts.settings import TranslatorSettings
+from translator.inference import randomweights
+from translator.runtime import logs
 
 
 @pytest.fixture

@@ -18,9 +18,14 @@ import anyio
 from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from translator import heartbeat
-from translator.messages import TranslationRequest, TranslationResult, WorkerHeartbeat, encode
-from translator.subjects import HEADER_MSG_ID, HEADER_REPLY_TO, Pool, request_subject
+from translator.bus import heartbeat
+from translator.contracts.messages import (
+    TranslationRequest,
+    TranslationResult,
+    WorkerHeartbeat,
+    encode,
+)
+from translator.contracts.subjects import HEADER_MSG_ID, HEADER_REPLY_TO, Pool, request_subject
 
 ROOT = Path(__file__).resolve().parent.parent
 

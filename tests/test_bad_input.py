@@ -18,10 +18,10 @@ from tests.support import (
     running_worker,
     worker_env,
 )
-from translator import randomweights
-from translator.embedded import EmbeddedNats
-from translator.messages import DeadLetter
-from translator.subjects import DLQ_STREAM, Pool, dead_letter_subject
+from translator.bus.embedded import EmbeddedNats
+from translator.contracts.messages import DeadLetter
+from translator.contracts.subjects import DLQ_STREAM, Pool, dead_letter_subject
+from translator.inference import randomweights
 
 pytestmark = pytest.mark.anyio
 REPLY = "translate.result.bad"

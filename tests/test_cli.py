@@ -18,7 +18,7 @@ from nats.aio.client import Client
 
 from tests.gateway import Gateway
 from tests.support import ROOT, Models, free_port, stop_process, worker_env
-from translator.embedded import EmbeddedNats
+from translator.bus.embedded import EmbeddedNats
 
 
 def translator(

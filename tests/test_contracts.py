@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from translator.errors import InvalidRequest
-from translator.messages import TranslationResult, decode_request, peek_message_id
-from translator.settings import TranslatorSettings
-from translator.subjects import Pool, request_stream, request_subject, result_msg_id
+from translator.contracts.errors import InvalidRequest
+from translator.contracts.messages import TranslationResult, decode_request, peek_message_id
+from translator.contracts.settings import TranslatorSettings
+from translator.contracts.subjects import Pool, request_stream, request_subject, result_msg_id
 
 GATEWAY_REQUEST = (
     b'{"taskId":"0b9d6c1e-3f5a-4a8e-9f6f-1c2d3e4f5a6b","messageId":"cmeiu2x0f0003l1v8abcd1234",'

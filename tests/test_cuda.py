@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from tests.support import Models
-from translator import engine
-from translator.models import load
-from translator.settings import TranslatorSettings
+from translator.contracts.settings import TranslatorSettings
+from translator.inference import engine
+from translator.inference.models import load
 
 pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),

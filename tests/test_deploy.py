@@ -24,9 +24,9 @@ import yaml
 from scaler import cli as scaler_cli
 from scaler.settings import ScalerSettings
 from tests.support import ROOT
-from translator import cli as translator_cli
-from translator.settings import NatsSettings, TranslatorSettings
-from translator.subjects import WORKERS_CONSUMER, Pool, request_stream
+from translator.commands import main as translator_cli
+from translator.contracts.settings import NatsSettings, TranslatorSettings
+from translator.contracts.subjects import WORKERS_CONSUMER, Pool, request_stream
 from zmq_compat import cli as shim_cli
 from zmq_compat.settings import ShimSettings
 

@@ -13,8 +13,8 @@ import pytest
 
 from tests.gateway import gateway, shim
 from tests.support import ROOT, Models, running_worker, shim_env, worker_env
-from translator.embedded import EmbeddedNats
-from translator.subjects import Pool, request_stream
+from translator.bus.embedded import EmbeddedNats
+from translator.contracts.subjects import Pool, request_stream
 
 pytestmark = pytest.mark.anyio
 CONFIG = ROOT / "deploy" / "nats" / "nats.conf"

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from scaler.fleet import Fleet
-from translator.messages import Histogram, WorkerHeartbeat, WorkerStats
+from translator.contracts.messages import Histogram, WorkerHeartbeat, WorkerStats
 
 
 def beat(worker: str, ok: int, host: str = "here", pool: str = "normal") -> WorkerHeartbeat:

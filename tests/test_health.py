@@ -29,7 +29,7 @@ from tests.support import (
     stop_process,
     worker_env,
 )
-from translator.embedded import EmbeddedNats
+from translator.bus.embedded import EmbeddedNats
 
 pytestmark = pytest.mark.anyio
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from nats.aio.client import Client
 
-from translator import heartbeat
-from translator.messages import WorkerHeartbeat
-from translator.subjects import HEARTBEAT_BUCKET
+from translator.bus import heartbeat
+from translator.contracts.messages import WorkerHeartbeat
+from translator.contracts.subjects import HEARTBEAT_BUCKET
 
 pytestmark = pytest.mark.anyio
 

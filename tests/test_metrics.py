@@ -28,8 +28,8 @@ from tests.support import (
     worker_env,
 )
 from tests.test_health import get, health_port, wait_status
-from translator.embedded import EmbeddedNats
-from translator.subjects import Pool
+from translator.bus.embedded import EmbeddedNats
+from translator.contracts.subjects import Pool
 
 pytestmark = pytest.mark.anyio
 DEPLOY = ROOT / "deploy"

@@ -8,11 +8,15 @@ import pytest
 from transformers.models.nllb.tokenization_nllb import FAIRSEQ_LANGUAGE_CODES
 
 from tests.support import Models
-from translator import engine, quantization, randomweights
-from translator.errors import ModelUnavailable, QuantizationUnsupported, UnsupportedLanguage
-from translator.languages import NLLB_CODES
-from translator.models import ECHO_MODEL_ID, LoadedModel, is_present, load
-from translator.settings import TranslatorSettings
+from translator.contracts.errors import (
+    ModelUnavailable,
+    QuantizationUnsupported,
+    UnsupportedLanguage,
+)
+from translator.contracts.settings import TranslatorSettings
+from translator.inference import engine, quantization, randomweights
+from translator.inference.languages import NLLB_CODES
+from translator.inference.models import ECHO_MODEL_ID, LoadedModel, is_present, load
 
 
 def settings_for(path: Path, **extra: object) -> TranslatorSettings:

@@ -6,7 +6,7 @@ import pytest
 
 from scaler.policy import PoolRule, PoolState, desired_workers, utilization
 from scaler.settings import ScalerSettings
-from translator.subjects import Pool
+from translator.contracts.subjects import Pool
 
 NORMAL = ScalerSettings(normal_workers=2, any_workers=1).rule(Pool.NORMAL)
 ANY = ScalerSettings(normal_workers=2, any_workers=1).rule(Pool.ANY)

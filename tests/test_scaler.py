@@ -25,10 +25,10 @@ from tests.support import (
     wait_for_heartbeat,
     worker_env,
 )
-from translator import randomweights
-from translator.embedded import EmbeddedNats
-from translator.messages import Alert, ScalingEvent
-from translator.subjects import ALERT_EVENTS, EVENTS_STREAM, SCALING_EVENTS, Pool
+from translator.bus.embedded import EmbeddedNats
+from translator.contracts.messages import Alert, ScalingEvent
+from translator.contracts.subjects import ALERT_EVENTS, EVENTS_STREAM, SCALING_EVENTS, Pool
+from translator.inference import randomweights
 
 pytestmark = pytest.mark.anyio
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from tests.support import Models, collect_results, request, running_worker, worker_env
-from translator.client import submit
-from translator.connection import connect
-from translator.embedded import EmbeddedNats
-from translator.errors import PoolFull
-from translator.settings import TranslatorSettings
-from translator.subjects import WORKERS_CONSUMER, Pool, request_stream
-from translator.topology import ensure_topology
+from translator.bus.client import submit
+from translator.bus.connection import connect
+from translator.bus.embedded import EmbeddedNats
+from translator.bus.topology import ensure_topology
+from translator.contracts.errors import PoolFull
+from translator.contracts.settings import TranslatorSettings
+from translator.contracts.subjects import WORKERS_CONSUMER, Pool, request_stream
 
 pytestmark = pytest.mark.anyio
 
@@ -95,7 +95,7 @@ def test_embedded_nats_starts_on_a_random_port_and_stops(tmp_path: Path) -> None
 
 
 def test_every_stream_takes_the_configured_replica_count() -> None:
-    from translator import topology
+    from translator.bus import topology
 
     settings = TranslatorSettings(stream_replicas=3)
     configs = [

@@ -22,10 +22,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from tests.gateway import gateway, shim, stored_at_least
 from tests.otlp import Receiver, Span
 from tests.support import Models, request, running_worker, shim_env, worker_env
-from translator import tracing
-from translator.client import submit
-from translator.embedded import EmbeddedNats
-from translator.subjects import Pool, request_stream, request_subject
+from translator.bus.client import submit
+from translator.bus.embedded import EmbeddedNats
+from translator.contracts.subjects import Pool, request_stream, request_subject
+from translator.runtime import tracing
 
 pytestmark = pytest.mark.anyio
 SHIM, WORKER = "zmq-compat", "translator-worker"
@@ -131,8 +131,8 @@ def memory_spans() -> Iterator[InMemorySpanExporter]:
 async def test_submit_carries_the_producer_span_context_in_the_nats_headers(
     nc: Client, memory_spans: InMemorySpanExporter
 ) -> None:
-    from translator.settings import TranslatorSettings
-    from translator.topology import ensure_topology
+    from translator.bus.topology import ensure_topology
+    from translator.contracts.settings import TranslatorSettings
 
     await ensure_topology(nc.jetstream(), TranslatorSettings())
     req = request(text="Bonjour")
@@ -173,7 +173,7 @@ def test_json_log_lines_carry_the_ids_of_the_span_they_were_written_in(
     import json
     import logging
 
-    from translator import logs
+    from translator.runtime import logs
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

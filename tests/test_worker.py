@@ -21,9 +21,9 @@ from tests.support import (
     wait_for_heartbeat,
     worker_env,
 )
-from translator.client import translate
-from translator.embedded import EmbeddedNats
-from translator.subjects import RESULTS_STREAM, Pool
+from translator.bus.client import translate
+from translator.bus.embedded import EmbeddedNats
+from translator.contracts.subjects import RESULTS_STREAM, Pool
 
 pytestmark = pytest.mark.anyio
 

@@ -24,8 +24,8 @@ from tests.support import (
     wait_for_heartbeat,
     worker_env,
 )
-from translator.embedded import EmbeddedNats
-from translator.subjects import Pool
+from translator.bus.embedded import EmbeddedNats
+from translator.contracts.subjects import Pool
 
 pytestmark = pytest.mark.anyio
 
@@ -274,8 +274,8 @@ async def test_requests_are_refused_while_nats_is_down_and_served_when_it_is_bac
 
             restarted = EmbeddedNats(nats_server.store_dir, port=port or -1).start()
             try:
-                from translator.connection import connect
-                from translator.settings import TranslatorSettings
+                from translator.bus.connection import connect
+                from translator.contracts.settings import TranslatorSettings
 
                 nc = await connect(TranslatorSettings(nats_url=restarted.url), "test")
                 async with running_worker(nc, worker_env(restarted.url, models), Pool.NORMAL, log):

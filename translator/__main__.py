@@ -1,3 +1,3 @@
-from translator.cli import main
+from translator.commands.main import main
 
 raise SystemExit(main())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from translator import entrypoint
+from translator.runtime import entrypoint
 from zmq_compat.settings import ShimSettings
 
 

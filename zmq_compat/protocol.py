@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from translator.errors import InvalidRequest
-from translator.messages import TranslationRequest, TranslationResult, decode_request
+from translator.contracts.errors import InvalidRequest
+from translator.contracts.messages import TranslationRequest, TranslationResult, decode_request
 from zmq_compat.errors import BadFrame
 
 TRANSLATOR_VERSION = "1.0.0"

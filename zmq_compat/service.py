@@ -9,11 +9,11 @@ import anyio
 from nats.aio.client import Client
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from translator import telemetry
-from translator.connection import connect
-from translator.health import HealthServer
-from translator.signals import stop_on_signal
-from translator.topology import ensure_topology
+from translator.bus.connection import connect
+from translator.bus.topology import ensure_topology
+from translator.runtime import telemetry
+from translator.runtime.health import HealthServer
+from translator.runtime.signals import stop_on_signal
 from zmq_compat.settings import ShimSettings
 from zmq_compat.shim import Shim
 

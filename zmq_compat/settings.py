@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from translator.settings import TranslatorSettings
+from translator.contracts.settings import TranslatorSettings
 
 
 class ShimSettings(TranslatorSettings):

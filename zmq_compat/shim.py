@@ -21,12 +21,12 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import trace
 
-from translator import tracing
-from translator.batching import fetch_batch
-from translator.client import submit
-from translator.errors import PoolFull
-from translator.messages import TranslationRequest, TranslationResult
-from translator.subjects import RESULTS_STREAM
+from translator.bus.client import submit
+from translator.bus.fetching import fetch_batch
+from translator.contracts.errors import PoolFull
+from translator.contracts.messages import TranslationRequest, TranslationResult
+from translator.contracts.subjects import RESULTS_STREAM
+from translator.runtime import tracing
 from zmq_compat import protocol
 from zmq_compat.errors import BadFrame
 from zmq_compat.settings import ShimSettings

@@ -10,8 +10,8 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
-from translator.messages import WorkerHeartbeat, encode
-from translator.subjects import HEARTBEAT_BUCKET
+from translator.contracts.messages import WorkerHeartbeat, encode
+from translator.contracts.subjects import HEARTBEAT_BUCKET
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")

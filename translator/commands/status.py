@@ -9,9 +9,9 @@ import anyio
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
-from translator import heartbeat
-from translator.messages import ScalingEvent
-from translator.subjects import (
+from translator.bus import heartbeat
+from translator.contracts.messages import ScalingEvent
+from translator.contracts.subjects import (
     EVENTS_STREAM,
     SCALING_EVENTS,
     WORKERS_CONSUMER,

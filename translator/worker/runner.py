@@ -7,15 +7,15 @@ import logging
 import anyio
 import torch
 
-from translator import heartbeat
-from translator.connection import connect
-from translator.errors import TranslatorError
-from translator.models import ModelRegistry
-from translator.settings import TranslatorSettings
-from translator.signals import stop_on_signal
-from translator.subjects import Pool
-from translator.topology import ensure_topology
-from translator.worker import Worker
+from translator.bus import heartbeat
+from translator.bus.connection import connect
+from translator.bus.topology import ensure_topology
+from translator.contracts.errors import TranslatorError
+from translator.contracts.settings import TranslatorSettings
+from translator.contracts.subjects import Pool
+from translator.inference.models import ModelRegistry
+from translator.runtime.signals import stop_on_signal
+from translator.worker.worker import Worker
 
 log = logging.getLogger(__name__)
 EXIT_MODEL_UNAVAILABLE = 3
@@ -32,7 +32,7 @@ async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop_on_signal, worker.stop)
-            tg.start_soon(worker.beat_forever, bucket)
+            tg.start_soon(worker.reporter.beat_forever, bucket)
             try:
                 await worker.load_models()
             except TranslatorError as exc:
@@ -45,7 +45,7 @@ async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
         with anyio.CancelScope(shield=True), anyio.move_on_after(10):
             await heartbeat.remove(bucket, pool.value, worker.who.worker_id)
             await nc.drain()
-    counters = worker.counters
+    counters = worker.status.counters
     log.info(
         "worker %s stopped: %d translated, %d failed, %d batches, %d generate calls",
         worker.who.worker_id,

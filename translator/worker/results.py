@@ -12,15 +12,14 @@ from dataclasses import dataclass
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from translator.batching import Job
-from translator.messages import (
+from translator.contracts.messages import (
     DeadLetter,
     TranslationRequest,
     TranslationResult,
     encode,
     peek_message_id,
 )
-from translator.subjects import (
+from translator.contracts.subjects import (
     DEFAULT_REPLY_SUBJECT,
     HEADER_MSG_ID,
     HEADER_REPLY_TO,
@@ -29,6 +28,7 @@ from translator.subjects import (
     is_persistent_reply,
     result_msg_id,
 )
+from translator.worker.jobs import Job
 
 
 @dataclass(frozen=True)

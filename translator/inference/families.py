@@ -10,8 +10,8 @@ import re
 from abc import ABC, abstractmethod
 from typing import Any
 
-from translator.errors import UnsupportedLanguage
-from translator.languages import NLLB_CODES, T5_NAMES, T5_PAIRS
+from translator.contracts.errors import UnsupportedLanguage
+from translator.inference.languages import NLLB_CODES, T5_NAMES, T5_PAIRS
 
 _OPUS_PAIR = re.compile(r"opus-mt-([a-z]{2,3})-([a-z]{2,3})$", re.IGNORECASE)
 _TARGET_TOKEN = re.compile(r">>[A-Za-z_]{2,8}<<")

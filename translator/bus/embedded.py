@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from translator.children import spawn, stop
+from translator.runtime.children import spawn, stop
 
 log = logging.getLogger(__name__)
 _LISTENING = re.compile(r"Listening for client connections on [\d.:\[\]a-f]*?:(\d+)\s*$")

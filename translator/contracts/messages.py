@@ -13,8 +13,8 @@ from typing import Literal
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from translator.errors import InvalidRequest
-from translator.subjects import Pool
+from translator.contracts.errors import InvalidRequest
+from translator.contracts.subjects import Pool
 
 ModelType = Literal["basic", "medium", "premium"]
 MODEL_TYPES: tuple[ModelType, ...] = ("basic", "medium", "premium")

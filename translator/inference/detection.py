@@ -6,7 +6,7 @@ import threading
 
 from langdetect import DetectorFactory, LangDetectException, detect
 
-from translator.errors import UnsupportedLanguage
+from translator.contracts.errors import UnsupportedLanguage
 
 _lock = threading.Lock()
 DetectorFactory.seed = 0  # deterministic answers for the same text

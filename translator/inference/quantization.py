@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from translator.errors import QuantizationUnsupported
+from translator.contracts.errors import QuantizationUnsupported
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from translator.messages import SECONDS_BUCKETS, Histogram, WorkerStats, bucket_index
+from translator.contracts.messages import SECONDS_BUCKETS, Histogram, WorkerStats, bucket_index
 
 
 @dataclass

@@ -17,11 +17,11 @@ import anyio
 from scaler.metrics import ScalerReadiness
 from scaler.service import serve as serve_scaler
 from scaler.settings import ScalerSettings
-from translator.children import spawn, stop
-from translator.connection import connect
-from translator.embedded import EmbeddedNats
-from translator.signals import stop_on_signal
-from translator.topology import ensure_topology
+from translator.bus.connection import connect
+from translator.bus.embedded import EmbeddedNats
+from translator.bus.topology import ensure_topology
+from translator.runtime.children import spawn, stop
+from translator.runtime.signals import stop_on_signal
 
 log = logging.getLogger(__name__)
 

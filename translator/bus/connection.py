@@ -10,7 +10,7 @@ import nats
 import nats.errors
 from nats.aio.client import Client
 
-from translator.settings import NatsSettings
+from translator.contracts.settings import NatsSettings
 
 log = logging.getLogger(__name__)
 DEFAULT_URL = "nats://127.0.0.1:4222"

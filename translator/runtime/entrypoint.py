@@ -10,9 +10,9 @@ from typing import TypeVar
 
 import anyio
 
-from translator import logs, tracing
-from translator.health import check_ready
-from translator.settings import NatsSettings
+from translator.contracts.settings import NatsSettings
+from translator.runtime import logs, tracing
+from translator.runtime.health import check_ready
 
 S = TypeVar("S", bound=NatsSettings)
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from translator import quantization
-from translator.errors import ModelUnavailable
-from translator.families import EchoFamily, Family, family_for
-from translator.messages import ModelType
-from translator.settings import TranslatorSettings
+from translator.contracts.errors import ModelUnavailable
+from translator.contracts.messages import ModelType
+from translator.contracts.settings import TranslatorSettings
+from translator.inference import quantization
+from translator.inference.families import EchoFamily, Family, family_for
 
 log = logging.getLogger(__name__)
 RANDOM_WEIGHTS_FLAG = "meeshy_random_weights"

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from translator.models import LoadedModel
+from translator.inference.models import LoadedModel
 
 DEFAULT_MAX_NEW_TOKENS = 256
 

@@ -10,8 +10,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from translator.messages import ModelType
-from translator.subjects import Pool
+from translator.contracts.messages import ModelType
+from translator.contracts.subjects import Pool
 
 Quantization = Literal["float32", "float16", "bfloat16", "int8", "int4"]
 

@@ -7,10 +7,10 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.errors import APIError
 
-from translator import tracing
-from translator.errors import PoolFull
-from translator.messages import TranslationRequest, TranslationResult, encode
-from translator.subjects import HEADER_MSG_ID, HEADER_REPLY_TO, request_subject
+from translator.contracts.errors import PoolFull
+from translator.contracts.messages import TranslationRequest, TranslationResult, encode
+from translator.contracts.subjects import HEADER_MSG_ID, HEADER_REPLY_TO, request_subject
+from translator.runtime import tracing
 
 _STREAM_FULL_CODES = {10077, 10078}  # maximum messages / maximum bytes exceeded
 

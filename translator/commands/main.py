@@ -10,10 +10,10 @@ from collections.abc import Sequence
 import anyio
 from nats.aio.client import Client
 
-from translator import logs, tracing
-from translator.messages import MODEL_TYPES
-from translator.settings import TranslatorSettings
-from translator.subjects import Pool
+from translator.contracts.messages import MODEL_TYPES
+from translator.contracts.settings import TranslatorSettings
+from translator.contracts.subjects import Pool
+from translator.runtime import logs, tracing
 
 
 def parser() -> argparse.ArgumentParser:
@@ -51,13 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = TranslatorSettings()
     logs.configure(settings.log_level, settings.log_json)
     if args.command == "worker":
-        from translator.runner import run_worker
+        from translator.worker.runner import run_worker
 
         tracing.setup("translator-worker")
         return anyio.run(run_worker, settings, Pool(args.pool))
     if args.command == "up":
         from scaler.settings import ScalerSettings
-        from translator.up import run_up
+        from translator.commands.up import run_up
 
         tracing.setup("translator-scaler")
         return anyio.run(run_up, ScalerSettings())
@@ -66,14 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return anyio.run(_submit, settings, args)
     if args.command == "status":
         return anyio.run(_status, settings, args.watch)
-    from translator import model_commands
+    from translator.commands import model_commands
 
     return model_commands.run(settings, args)
 
 
 async def _connect_once(settings: TranslatorSettings, name: str) -> Client | None:
     """A connection for a one-shot command, or None after saying why there is none."""
-    from translator.connection import NatsUnreachable, connect
+    from translator.bus.connection import NatsUnreachable, connect
 
     try:
         return await connect(settings, name, patient=False)
@@ -83,7 +83,7 @@ async def _connect_once(settings: TranslatorSettings, name: str) -> Client | Non
 
 
 async def _status(settings: TranslatorSettings, watch: bool) -> int:
-    from translator.status import show
+    from translator.commands.status import show
 
     nc = await _connect_once(settings, "translator-status")
     if nc is None:
@@ -96,9 +96,9 @@ async def _status(settings: TranslatorSettings, watch: bool) -> int:
 
 
 async def _submit(settings: TranslatorSettings, args: argparse.Namespace) -> int:
-    from translator.client import translate
-    from translator.errors import TranslatorError
-    from translator.messages import TranslationRequest
+    from translator.bus.client import translate
+    from translator.contracts.errors import TranslatorError
+    from translator.contracts.messages import TranslationRequest
 
     request = TranslationRequest(
         message_id=f"cli-{anyio.current_time():.0f}",

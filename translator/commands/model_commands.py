@@ -6,10 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from translator import randomweights
-from translator.messages import MODEL_TYPES, ModelType
-from translator.models import is_present, load, local_path
-from translator.settings import TranslatorSettings
+from translator.contracts.messages import MODEL_TYPES, ModelType
+from translator.contracts.settings import TranslatorSettings
+from translator.inference import randomweights
+from translator.inference.models import is_present, load, local_path
 
 
 def list_models(settings: TranslatorSettings) -> int:

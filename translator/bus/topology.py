@@ -19,8 +19,8 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 
-from translator.settings import TranslatorSettings
-from translator.subjects import (
+from translator.contracts.settings import TranslatorSettings
+from translator.contracts.subjects import (
     DLQ_STREAM,
     DLQ_SUBJECTS,
     EVENTS_STREAM,

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import torch
 
-from translator.languages import NLLB_CODES
-from translator.models import RANDOM_WEIGHTS_FLAG
+from translator.inference.languages import NLLB_CODES
+from translator.inference.models import RANDOM_WEIGHTS_FLAG
 
 Architecture = Literal["t5", "nllb", "m2m100", "marian"]
 ARCHITECTURES: tuple[Architecture, ...] = ("t5", "nllb", "m2m100", "marian")

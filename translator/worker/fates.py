@@ -1,0 +1,136 @@
+"""Every message has one fate, decided here: `ack` after its results are published,
+`nak(delay)` when a retry can help, `term` plus a dead letter when it cannot. `settle` carries
+a fate out, and is the one place with a broad `except`: a fate that fails hands the message
+back, so nothing is lost."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import anyio
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from opentelemetry import trace
+
+from translator.contracts.errors import TranslatorError
+from translator.contracts.messages import TranslationRequest, TranslationResult
+from translator.contracts.settings import TranslatorSettings
+from translator.runtime import tracing
+from translator.worker import spans
+from translator.worker.jobs import Job
+from translator.worker.results import (
+    Usage,
+    WorkerIdentity,
+    build_results,
+    error_results,
+    publish_dead_letter,
+    publish_results,
+    reply_subject,
+)
+from translator.worker.utilization import Counters
+
+log = logging.getLogger(__name__)
+Fate = Callable[[], Awaitable[None]]
+
+
+class Fates:
+    def __init__(
+        self,
+        settings: TranslatorSettings,
+        nc: Client,
+        who: WorkerIdentity,
+        counters: Counters,
+        message_spans: spans.MessageSpans,
+        usage: Callable[[], Usage],
+    ) -> None:
+        self.settings = settings
+        self.nc = nc
+        self.who = who
+        self.counters = counters
+        self.spans = message_spans
+        self.usage = usage
+
+    def deliver(self, job: Job, failed: bool) -> Fate:
+        """The fate of a translated job: publish + ack, or nak for a retry, or give up."""
+        deliveries = job.msg.metadata.num_delivered or 1
+        if failed and deliveries < self.settings.max_deliver:
+
+            async def retry() -> None:
+                await job.msg.nak(delay=self.settings.retry_delay)
+                log.warning("task %s: retry after a model failure", job.request.task_id)
+
+            return retry
+
+        async def publish() -> None:
+            results = build_results(job, self.who, self.usage(), job.model_id)
+            await self._publish(reply_subject(job.msg), results)
+            if failed:
+                await self._bury(job.msg, "retries exhausted", job.request)
+            else:
+                await job.msg.ack()
+            for result in results:
+                kind = job.error_kinds.get(result.target_language, "not_translated")
+                self.counters.result(kind if result.error else None, result.processing_time)
+            self.counters.request(results[0].processing_time, results[0].queue_time)
+            errors = sorted({r.error or "" for r in results if r.status == "error"})
+            if errors:
+                spans.mark_failed("; ".join(errors))
+
+        return publish
+
+    def reject(self, msg: Msg, request: TranslationRequest | None, error: TranslatorError) -> Fate:
+        """A request that cannot be translated: error results (when it names its targets),
+        a dead letter and `term`."""
+
+        async def reject() -> None:
+            log.warning("rejected message %s: %s", _sequence(msg), error)
+            spans.mark_failed(str(error))
+            trace.get_current_span().set_attribute("error.type", error.kind)
+            if request is not None:
+                results = error_results(request, request.source_language, str(error), self.who)
+                await self._publish(reply_subject(msg), results)
+                for _ in results:
+                    self.counters.result(error.kind)
+            else:
+                self.counters.unreadable(error.kind)
+            await self._bury(msg, str(error), request)
+
+        return reject
+
+    async def settle(self, msg: Msg, settled: set[int], fate: Fate) -> None:
+        """Carry out a message's fate; if publishing fails, hand it back for a retry."""
+        span = self.spans.close(msg)
+        with trace.use_span(span, end_on_exit=True):
+            try:
+                await fate()
+            except Exception as exc:  # the one broad except: whatever broke, nothing is lost
+                log.exception("message %s: could not settle, handing it back", _sequence(msg))
+                span.set_status(trace.StatusCode.ERROR, f"handed back: {exc!r}")
+                with anyio.move_on_after(5):
+                    await msg.nak(delay=self.settings.retry_delay)
+        settled.add(id(msg))
+
+    async def hand_back(self, batch: list[Msg], settled: set[int]) -> None:
+        """The grace period is over: what is not settled goes back to the queue."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            for msg in batch:
+                if id(msg) not in settled:
+                    await msg.nak()
+        self.spans.end(batch, "grace period over: returned to the queue")
+        log.warning(
+            "grace period over: %d messages returned to the queue", len(batch) - len(settled)
+        )
+
+    async def _publish(self, subject: str, results: list[TranslationResult]) -> None:
+        with spans.send(subject, results):
+            await publish_results(self.nc, subject, results, headers=tracing.inject({}))
+
+    async def _bury(self, msg: Msg, reason: str, request: TranslationRequest | None) -> None:
+        await publish_dead_letter(self.nc, self.who.pool, msg, reason, request)
+        self.counters.dead_letter()
+        await msg.term()
+
+
+def _sequence(msg: Msg) -> int:
+    return msg.metadata.sequence.stream if msg.metadata.sequence else 0

@@ -1,0 +1,57 @@
+"""The jobs of a batch (one per request, with an outcome per target language as they arrive),
+and cutting them into generate() groups."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from nats.aio.msg import Msg
+
+from translator.contracts.messages import ModelType, TranslationRequest
+from translator.inference.engine import Translation
+
+
+@dataclass(eq=False)
+class Job:
+    """One request of a batch, with an outcome per target language as they arrive."""
+
+    msg: Msg
+    request: TranslationRequest
+    source: str
+    received: float = field(default_factory=time.perf_counter)
+    translations: dict[str, Translation] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    error_kinds: dict[str, str] = field(default_factory=dict)  # the metrics' `reason` label
+    translation_time: float = 0.0
+    model_id: str = ""
+
+    @property
+    def pending_targets(self) -> list[str]:
+        done = self.translations.keys() | self.errors.keys()
+        return [t for t in self.request.target_languages if t not in done]
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    model_type: ModelType
+    source: str
+    target: str
+
+
+def group_jobs(jobs: list[Job]) -> dict[GroupKey, list[Job]]:
+    """(model, source, target) -> the jobs that need it, shortest text first."""
+    groups: dict[GroupKey, list[Job]] = defaultdict(list)
+    for job in jobs:
+        for target in job.pending_targets:
+            groups[GroupKey(job.request.model_type, job.source, target)].append(job)
+    for members in groups.values():
+        members.sort(key=lambda job: len(job.request.text))
+    return dict(groups)
+
+
+def chunks(jobs: list[Job], size: int) -> Iterator[list[Job]]:
+    for start in range(0, len(jobs), size):
+        yield jobs[start : start + size]

@@ -1,0 +1,139 @@
+"""A worker process of one pool: fetch a batch, admit each request, translate the batch group
+by group, then carry out each message's fate (`fates.py`).
+
+The stages live in their own modules: `translation.py` (generate() per group), `fates.py` (ack,
+nak, term and dead letters), `spans.py` (tracing), `reporting.py` (heartbeats)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import anyio
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from translator.bus.fetching import fetch_batch
+from translator.contracts.errors import TextTooLong, TranslatorError
+from translator.contracts.messages import TranslationRequest, decode_request
+from translator.contracts.settings import TranslatorSettings
+from translator.contracts.subjects import HEADER_MSG_ID, WORKERS_CONSUMER, Pool, request_stream
+from translator.inference.detection import detect_language
+from translator.inference.models import ModelRegistry
+from translator.worker.fates import Fates
+from translator.worker.jobs import Job
+from translator.worker.reporting import Reporter, WorkerStatus
+from translator.worker.results import WorkerIdentity
+from translator.worker.spans import MessageSpans
+from translator.worker.translation import BatchTranslator
+from translator.worker.utilization import Utilization
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(
+        self, settings: TranslatorSettings, pool: Pool, nc: Client, models: ModelRegistry
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.js: JetStreamContext = nc.jetstream()
+        self.who = WorkerIdentity.current(pool, os.getpid())
+        self.status = WorkerStatus(Utilization(settings.utilization_window))
+        self.reporter = Reporter(self.who, self.status, models, settings.heartbeat_interval)
+        self.spans = MessageSpans(pool, self.who.worker_id)
+        counters = self.status.counters
+        self.translator = BatchTranslator(settings, models, counters, self.spans)
+        self.fates = Fates(settings, nc, self.who, counters, self.spans, self.reporter.usage)
+        self._stopping = anyio.Event()
+        self._batch_scope: anyio.CancelScope | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def load_models(self) -> None:
+        await self.translator.load_models()
+
+    def stop(self) -> None:
+        """Stop fetching; give the batch in hand the grace period to finish."""
+        self._stopping.set()
+        self.status.state = "draining"
+        if self._batch_scope is not None:
+            self._batch_scope.deadline = anyio.current_time() + self.settings.shutdown_grace_period
+
+    async def serve(self) -> None:
+        sub = await self.js.pull_subscribe_bind(WORKERS_CONSUMER, request_stream(self.pool))
+        self.status.state = "ready"
+        log.info("worker %s serving pool %s", self.who.worker_id, self.pool.value)
+        while not self._stopping.is_set():
+            batch = await fetch_batch(
+                sub,
+                self.settings.batch_size,
+                self.settings.batch_window,
+                self.settings.fetch_timeout,
+            )
+            if batch:
+                await self._run_batch(batch)
+        await sub.unsubscribe()
+
+    async def _run_batch(self, batch: list[Msg]) -> None:
+        status = self.status
+        status.in_flight, status.state = len(batch), "busy"
+        status.utilization.start()
+        settled: set[int] = set()
+        with anyio.CancelScope() as scope:
+            self._batch_scope = scope
+            if self._stopping.is_set():
+                scope.deadline = anyio.current_time() + self.settings.shutdown_grace_period
+            await self._process(batch, settled)
+        self._batch_scope = None
+        if scope.cancelled_caught:
+            await self.fates.hand_back(batch, settled)
+        status.utilization.stop()
+        status.counters.batches += 1
+        status.in_flight = 0
+        status.state = "draining" if self._stopping.is_set() else "ready"
+
+    # -- one batch -------------------------------------------------------------------------------
+
+    async def _process(self, batch: list[Msg], settled: set[int]) -> None:
+        for msg in batch:
+            self.spans.open(msg)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._keep_alive, batch, settled)
+            jobs = [job for msg in batch if (job := await self._admit(msg, settled))]
+            retry = await self.translator.translate(jobs)
+            async with anyio.create_task_group() as publishing:
+                for job in jobs:
+                    fate = self.fates.deliver(job, job in retry)
+                    publishing.start_soon(self.fates.settle, job.msg, settled, fate)
+            tg.cancel_scope.cancel()
+
+    async def _keep_alive(self, batch: list[Msg], settled: set[int]) -> None:
+        """`in_progress` for a long batch, so JetStream does not redeliver it meanwhile."""
+        while True:
+            await anyio.sleep(max(self.settings.ack_wait / 3, 0.5))
+            for msg in batch:
+                if id(msg) not in settled:
+                    await msg.in_progress()
+
+    async def _admit(self, msg: Msg, settled: set[int]) -> Job | None:
+        """Decode and check a request; a bad one is settled here (error + dead letter)."""
+        request: TranslationRequest | None = None
+        try:
+            request = decode_request(msg.data, self._fallback_task_id(msg))
+            self.spans.describe(msg, request)
+            if len(request.text) > self.settings.max_text_length:
+                raise TextTooLong(len(request.text), self.settings.max_text_length)
+            source = request.source_language
+            if source == "auto":
+                source = await anyio.to_thread.run_sync(detect_language, request.text)
+            return Job(msg=msg, request=request, source=source)
+        except TranslatorError as error:
+            await self.fates.settle(msg, settled, self.fates.reject(msg, request, error))
+            return None
+
+    def _fallback_task_id(self, msg: Msg) -> str:
+        header = (msg.headers or {}).get(HEADER_MSG_ID)
+        sequence = msg.metadata.sequence.stream if msg.metadata.sequence else 0
+        return header or f"{request_stream(self.pool)}-{sequence}"
