@@ -30,10 +30,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Debian's docker-compose 1.x validates docker-compose.yml without a Docker engine (tests)
+# Debian's docker-compose 1.x validates docker-compose.yml without a Docker engine, and Debian's
+# prometheus package brings promtool (alert rule unit tests) and a real Prometheus (tests)
 tools:
-	@command -v docker-compose >/dev/null 2>&1 || $(SUDO) sh -c 'apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null'
+	@command -v docker-compose >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 && \
+		command -v prometheus >/dev/null 2>&1 || $(SUDO) sh -c 'apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose prometheus >/dev/null'
 
 unit: $(STAMP) tools
 	$(BIN)/pytest

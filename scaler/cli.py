@@ -20,7 +20,7 @@ async def run(settings: ScalerSettings) -> int:
     from translator.runtime.signals import stop_on_signal
 
     readiness = ScalerReadiness()
-    health = readiness.register()
+    health = readiness.register(settings.metrics_enabled)
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
         tg.start_soon(stop_on_signal, stop.set)
@@ -30,8 +30,7 @@ async def run(settings: ScalerSettings) -> int:
         scaler = await serve(settings, nc, stop, readiness)
         tg.cancel_scope.cancel()
     await nc.drain()
-    events = scaler.events
-    counts = dict(events.scaling)
+    counts = {key: n for key, n in scaler.events.scaling.items() if n}
     logging.getLogger(__name__).info("scaler stopped: scaling events %s", counts)
     return 0
 

@@ -8,8 +8,14 @@ from collections import Counter
 import nats.errors
 from nats.aio.client import Client
 
-from translator.contracts.messages import Alert, ScalingEvent, encode
-from translator.contracts.subjects import ALERT_EVENTS, SCALING_EVENTS
+from translator.contracts.messages import (
+    ALERT_KINDS,
+    SCALING_DIRECTIONS,
+    Alert,
+    ScalingEvent,
+    encode,
+)
+from translator.contracts.subjects import ALERT_EVENTS, SCALING_EVENTS, Pool
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +23,13 @@ log = logging.getLogger(__name__)
 class Events:
     def __init__(self, nc: Client) -> None:
         self.nc = nc
-        self.scaling: Counter[tuple[str, str]] = Counter()  # (pool, direction)
-        self.alerts: Counter[tuple[str, str]] = Counter()  # (pool, kind)
+        # every (pool, direction) and (pool, kind) from 0: see translator/runtime/telemetry.py
+        self.scaling: Counter[tuple[str, str]] = Counter(
+            {(pool.value, direction): 0 for pool in Pool for direction in SCALING_DIRECTIONS}
+        )
+        self.alerts: Counter[tuple[str, str]] = Counter(
+            {(pool.value, kind): 0 for pool in Pool for kind in ALERT_KINDS}
+        )
 
     async def scaled(self, event: ScalingEvent) -> None:
         self.scaling[event.pool, event.direction] += 1

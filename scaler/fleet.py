@@ -2,10 +2,15 @@
 
 Each worker's heartbeat carries its cumulative `WorkerStats`. The scaler sums them per pool over
 the workers of its host, and keeps what a worker had counted once it is gone, so the counters
-never go back when a worker stops or dies (up to the last heartbeat it sent)."""
+never go back when a worker stops or dies (up to the last heartbeat it sent). Every series whose
+labels are known in advance (pools, statuses, error reasons) is there from the start, at 0.
+
+A worker whose heartbeat disappears without a clean stop (no purge marker) is `lost`: a failure,
+in every scaler mode."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 from prometheus_client.core import (
@@ -15,7 +20,16 @@ from prometheus_client.core import (
     Metric,
 )
 
-from translator.contracts.messages import SECONDS_BUCKETS, Histogram, WorkerHeartbeat, WorkerStats
+from translator.bus.heartbeat import heartbeat_key
+from translator.contracts.errors import ERROR_REASONS
+from translator.contracts.messages import (
+    RESULT_STATUSES,
+    SECONDS_BUCKETS,
+    Histogram,
+    WorkerHeartbeat,
+    WorkerStats,
+)
+from translator.contracts.subjects import Pool
 
 _KEEP_RETIRED = 1_000  # workers remembered after they are gone (in case one comes back)
 
@@ -26,14 +40,17 @@ class Fleet:
         self.live: dict[str, WorkerHeartbeat] = {}
         self._retired: dict[str, WorkerStats] = {}  # per pool: what gone workers had counted
         self._gone: dict[str, WorkerHeartbeat] = {}  # worker id -> its last heartbeat
+        self.lost: Counter[str] = Counter(dict.fromkeys((p.value for p in Pool), 0))
 
-    def update(self, beats: list[WorkerHeartbeat]) -> None:
+    def update(self, beats: list[WorkerHeartbeat], stopped: frozenset[str] = frozenset()) -> None:
         """The latest heartbeats of every worker; those of other hosts are left out, unless
-        the fleet is every host's."""
+        the fleet is every host's. `stopped`: the keys of workers that stopped cleanly."""
         now = {b.worker_id: b for b in beats if self.host in (None, b.host)}
         for worker_id, beat in self.live.items():
             if worker_id not in now:
                 self._retire(beat)
+                if heartbeat_key(beat.pool, worker_id) not in stopped:
+                    self.lost[beat.pool] += 1
         for worker_id in now:
             if (back := self._gone.pop(worker_id, None)) is not None:
                 self._retired[back.pool] = self._retired[back.pool].plus(back.stats, -1)
@@ -47,7 +64,7 @@ class Fleet:
 
     def totals(self) -> dict[str, WorkerStats]:
         """Per pool: everything its workers of this host have counted, gone ones included."""
-        pools = dict(self._retired)
+        pools = {pool.value: WorkerStats() for pool in Pool} | self._retired
         for beat in self.live.values():
             pools[beat.pool] = pools.get(beat.pool, WorkerStats()).plus(beat.stats)
         return pools
@@ -74,10 +91,10 @@ class Fleet:
             labels=["pool"],
         )
         for pool, stats in sorted(totals.items()):
-            for status, n in sorted(stats.translations.items()):
-                translations.add_metric([pool, status], n)
-            for reason, n in sorted(stats.errors.items()):
-                errors.add_metric([pool, reason], n)
+            for status in RESULT_STATUSES:
+                translations.add_metric([pool, status], stats.translations.get(status, 0))
+            for reason in sorted({*ERROR_REASONS, *stats.errors}):
+                errors.add_metric([pool, reason], stats.errors.get(reason, 0))
             dead.add_metric([pool], stats.dead_letters)
             processing.add_metric([pool], *_buckets(stats.processing_seconds))
             queued.add_metric([pool], *_buckets(stats.queue_seconds))

@@ -1,12 +1,14 @@
-"""The scaler's /ready and /metrics: pools, workers and scaling, from its latest observation."""
+"""The scaler's /ready and /metrics: pools, workers and scaling, from its latest observation.
+
+A Prometheus collector read at scrape time (translator/runtime/telemetry.py): the pools' gauges,
+the scaling-event and alert counters (every label from 0), and the workers' own figures summed
+from their heartbeats (scaler/fleet.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from opentelemetry.metrics import CallbackOptions, Observation
-from prometheus_client import REGISTRY
 from prometheus_client.core import Metric
 
 from scaler.events import Events
@@ -30,9 +32,6 @@ class Scaler(Protocol):
     def ready(self) -> tuple[bool, dict[str, object]]: ...
 
 
-Reading = Callable[[CallbackOptions], Iterable[Observation]]
-
-
 class ScalerReadiness:
     """Not ready before NATS is reached and the scaler runs; then the scaler's own check."""
 
@@ -44,61 +43,78 @@ class ScalerReadiness:
             return False, {"nats": False}
         return self.scaler.ready()
 
-    def _pools(self, read: Callable[[Scaler], Iterable[tuple[float, dict[str, str]]]]) -> Reading:
-        def callback(_options: CallbackOptions) -> Iterable[Observation]:
-            return (
-                [Observation(v, labels) for v, labels in read(self.scaler)] if self.scaler else []
-            )
-
-        return callback
-
-    def register(self) -> HealthServer:
-        meter = telemetry.meter("scaler")
-        gauges: dict[str, Callable[[Scaler], Iterable[tuple[float, dict[str, str]]]]] = {
-            "translator_queue_depth": lambda s: _per_pool(s, lambda v: v.state.queue),
-            "translator_in_flight": lambda s: _per_pool(s, lambda v: v.state.in_flight),
-            "translator_queue_capacity": lambda s: [
-                (s.settings.pool_size(p), {"pool": p.value}) for p in s.views
-            ],
-            "translator_worker_utilization": lambda s: _per_pool(s, lambda v: v.state.utilization),
-            "translator_workers": _workers,
-        }
-        for name, read in gauges.items():
-            meter.create_observable_gauge(name, callbacks=[self._pools(read)])
-        meter.create_observable_counter(
-            "translator_scaling_events", callbacks=[self._pools(_scaling)]
-        )
-        meter.create_observable_counter("translator_alerts", callbacks=[self._pools(_alerts)])
-        REGISTRY.register(self)  # the workers' figures: see `collect`
+    def register(self, metrics: bool = True) -> HealthServer:
+        """The health server; with its /metrics when `metrics` (METRICS_ENABLED)."""
+        if not metrics:
+            return HealthServer(self.check)
+        telemetry.register(self)
         return HealthServer(self.check, telemetry.prometheus_text)
 
     def collect(self) -> Iterator[Metric]:
-        """The workers' counters and histograms, from their heartbeats (scaler/fleet.py).
-        A Prometheus collector: OTel has no instrument for a histogram counted elsewhere."""
+        yield telemetry.service_info("scaler")
         if self.scaler is not None:
+            yield from _pools(self.scaler)
+            yield from _events(self.scaler.events)
             yield from self.scaler.fleet.families()
 
 
-def _per_pool(scaler: Scaler, value: Callable[..., float]) -> list[tuple[float, dict[str, str]]]:
-    return [(float(value(view)), {"pool": pool.value}) for pool, view in scaler.views.items()]
+def _pools(scaler: Scaler) -> Iterator[Metric]:
+    def per_pool(value: Callable[[PoolView], float]) -> telemetry.Rows:
+        return [((pool.value,), value(view)) for pool, view in scaler.views.items()]
+
+    pool = ["pool"]
+    yield telemetry.gauge(
+        "translator_queue_depth",
+        "Requests waiting in the pool's stream (not yet delivered to a worker)",
+        pool,
+        per_pool(lambda v: v.state.queue),
+    )
+    yield telemetry.gauge(
+        "translator_in_flight",
+        "Requests delivered to a worker and not yet acknowledged",
+        pool,
+        per_pool(lambda v: v.state.in_flight),
+    )
+    yield telemetry.gauge(
+        "translator_queue_capacity",
+        "The pool's stream capacity, waiting and in-flight requests together",
+        pool,
+        per_pool(lambda v: scaler.settings.pool_size(v.pool)),
+    )
+    yield telemetry.gauge(
+        "translator_worker_utilization",
+        "Busy fraction of the pool's serving workers",
+        pool,
+        per_pool(lambda v: v.state.utilization),
+    )
+    yield telemetry.gauge(
+        "translator_workers",
+        "Worker processes by state",
+        [*pool, "state"],
+        _workers(scaler).items(),
+    )
 
 
-def _workers(scaler: Scaler) -> list[tuple[float, dict[str, str]]]:
-    rows = []
+def _workers(scaler: Scaler) -> dict[tuple[str, ...], float]:
+    rows: dict[tuple[str, ...], float] = {}
     for pool, view in scaler.views.items():
-        rows.append((float(view.state.running), {"pool": pool.value, "state": "running"}))
-        rows.append((float(view.state.starting), {"pool": pool.value, "state": "starting"}))
+        unavailable = len(view.unavailable)
+        rows[pool.value, "running"] = view.state.running
+        rows[pool.value, "starting"] = max(view.state.starting - unavailable, 0)
+        rows[pool.value, "unavailable"] = unavailable
     return rows
 
 
-def _scaling(scaler: Scaler) -> list[tuple[float, dict[str, str]]]:
-    return [
-        (float(n), {"pool": pool, "direction": direction})
-        for (pool, direction), n in scaler.events.scaling.items()
-    ]
-
-
-def _alerts(scaler: Scaler) -> list[tuple[float, dict[str, str]]]:
-    return [
-        (float(n), {"pool": pool, "kind": kind}) for (pool, kind), n in scaler.events.alerts.items()
-    ]
+def _events(events: Events) -> Iterator[Metric]:
+    yield telemetry.counter(
+        "translator_scaling_events",
+        "Scaling decisions applied, by direction",
+        ["pool", "direction"],
+        events.scaling.items(),
+    )
+    yield telemetry.counter(
+        "translator_alerts",
+        "Alerts raised by the scaler, by kind",
+        ["pool", "kind"],
+        events.alerts.items(),
+    )

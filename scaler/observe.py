@@ -18,6 +18,7 @@ class PoolView:
     pool: Pool
     state: PoolState
     heartbeats: tuple[WorkerHeartbeat, ...]  # every worker of the pool, on any host
+    unavailable: tuple[WorkerHeartbeat, ...] = ()  # the counted ones whose model cannot be had
 
     @property
     def idle_pids(self) -> list[int]:
@@ -42,9 +43,12 @@ def view(
     to count every worker of every host (observe mode)."""
     pooled = tuple(b for b in beats if b.pool == pool.value)
     serving = [b for b in pooled if b.state in SERVING]
+    counted = pooled if mine is None else [b for b in pooled if b.pid in mine and b.host == host]
+    unavailable = tuple(b for b in counted if b.state == "unavailable")
     if mine is None:
         running = len(serving)
-        starting = sum(1 for b in pooled if b.state == "loading")
+        # capacity on its way: loading, or retrying a model that cannot be had yet
+        starting = sum(1 for b in pooled if b.state == "loading") + len(unavailable)
     else:
         running = sum(1 for b in serving if b.pid in mine and b.host == host)
         starting = max(len(mine) - running, 0)
@@ -55,4 +59,4 @@ def view(
         starting=starting,
         utilization=round(utilization([b.utilization for b in serving], queue), 4),
     )
-    return PoolView(pool, state, pooled)
+    return PoolView(pool, state, pooled, unavailable)

@@ -46,8 +46,9 @@ class Scaler:
     async def survey(self) -> dict[Pool, observe.PoolView]:
         """Every pool as it is now (also kept for /ready and /metrics)."""
         js = self.nc.jetstream()
-        beats = await heartbeat.read_all(js)
-        self.fleet.update(beats)
+        seen = await heartbeat.read(js)
+        beats = seen.live
+        self.fleet.update(beats, seen.stopped)
         for pool in Pool:
             queue, in_flight = await observe.lag(js, pool)
             mine = None if self.settings.observe_only else set(self.supervisor.pids(pool))
@@ -63,7 +64,15 @@ class Scaler:
             if self.supervisor.wanted[pool] > 0
         }
         ok = connected and len(self.views) == len(Pool) and all(loaded.values())
-        return ok, {"nats": connected, "workers_loaded": loaded}
+        details: dict[str, object] = {"nats": connected, "workers_loaded": loaded}
+        unavailable = {
+            pool.value: view.unavailable[0].unavailable
+            for pool, view in self.views.items()
+            if view.unavailable
+        }
+        if unavailable:
+            details["models_unavailable"] = unavailable
+        return ok, details
 
     async def check(self) -> None:
         """One round: observe every pool, decide, apply, report."""
@@ -110,12 +119,19 @@ class Scaler:
         if seen.state.running and busy > settings.alert_utilization:
             message = f"utilization {busy:.2f} above {settings.alert_utilization}"
             await self._alert(pool, "utilization_high", message, busy, settings.alert_utilization)
-        crashes = self.supervisor.crashes[pool]
-        if crashes > self._crashes_seen[pool]:
-            new = crashes - self._crashes_seen[pool]
-            self._crashes_seen[pool] = crashes
-            message = f"{new} worker(s) exited unexpectedly; restarts back off"
+        failures = self.failures(pool)
+        if failures > self._crashes_seen[pool]:
+            new = failures - self._crashes_seen[pool]
+            self._crashes_seen[pool] = failures
+            message = f"{new} worker(s) exited unexpectedly or vanished; restarts back off"
             await self._alert(pool, "scaling_failed", message, float(new), 0.0)
+
+    def failures(self, pool: Pool) -> int:
+        """Workers that failed: every exit the supervisor did not ask for; in observe mode,
+        where someone else runs the workers, every heartbeat gone without a clean stop."""
+        if self.settings.observe_only:
+            return self.fleet.lost[pool.value]
+        return self.supervisor.crashes[pool]
 
     async def _alert(self, pool: Pool, kind: str, message: str, value: float, limit: float) -> None:
         alert = Alert.model_validate(

@@ -151,16 +151,6 @@ def test_bad_command_lines_are_refused(args: list[str]) -> None:
     assert done.stderr
 
 
-def test_a_worker_whose_model_is_missing_exits_naming_the_model_and_the_fix(
-    nats_server: EmbeddedNats, models: Models
-) -> None:
-    env = worker_env(nats_server.url, models, BASIC_MODEL="acme/missing-model")
-    done = translator("worker", "--pool", "normal", env=env)
-    assert done.returncode == 3
-    assert "acme/missing-model" in done.stderr
-    assert "translator models download" in done.stderr
-
-
 @pytest.mark.anyio
 async def test_status_shows_every_pool_before_any_scaling_event(
     nc: Client, nats_server: EmbeddedNats

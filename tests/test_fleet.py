@@ -6,6 +6,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from scaler.fleet import Fleet
+from translator.bus.heartbeat import heartbeat_key
+from translator.contracts.errors import ERROR_REASONS
 from translator.contracts.messages import Histogram, WorkerHeartbeat, WorkerStats
 
 
@@ -68,3 +70,26 @@ def test_a_worker_seen_again_after_a_gap_is_not_counted_twice() -> None:
     fleet.update([])
     fleet.update([beat("a", 4)])
     assert fleet.totals()["normal"].translations["ok"] == 4
+
+
+def test_every_known_series_is_exported_at_zero_before_any_worker_reports() -> None:
+    values = scrape(Fleet("here"))
+    for pool in ("normal", "any"):
+        for status in ("ok", "error"):
+            assert (
+                values[("translator_translations_total", (("pool", pool), ("status", status)))] == 0
+            )
+        for reason in ERROR_REASONS:
+            assert values[("translator_errors_total", (("pool", pool), ("reason", reason)))] == 0
+        assert values[("translator_dead_letters_total", (("pool", pool),))] == 0
+        assert values[("translator_processing_seconds_count", (("pool", pool),))] == 0
+        assert values[("translator_queue_seconds_bucket", (("le", "+Inf"), ("pool", pool)))] == 0
+
+
+def test_a_worker_gone_without_a_clean_stop_is_lost() -> None:
+    fleet = Fleet(None)  # observe mode: every host
+    fleet.update([beat("a", 1), beat("b", 1), beat("c", 1, pool="any")])
+    fleet.update([beat("c", 1, pool="any")], stopped=frozenset({heartbeat_key("normal", "a")}))
+    assert fleet.lost == {"normal": 1, "any": 0}  # a stopped cleanly, b vanished
+    fleet.update([], stopped=frozenset())
+    assert fleet.lost == {"normal": 1, "any": 1}

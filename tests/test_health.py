@@ -121,3 +121,27 @@ async def test_scaler_is_ready_with_a_loaded_worker_per_pool_and_not_after_one_d
         await wait_status(http, "/ready", 200)  # the replacement has loaded its model
     finally:
         assert stop_process(scaler) == 0
+
+
+async def test_metrics_have_their_own_switch_and_outlive_otel_sdk_disabled(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    """OTEL_SDK_DISABLED turns tracing off, not the metrics; METRICS_ENABLED=false does."""
+    for metrics_enabled, expected in (("true", 200), ("false", 404)):
+        http = free_port()
+        env = shim_env(
+            nats_server.url, ZMQ_HEALTH_PORT=http, OTEL_SDK_DISABLED="true",
+            METRICS_ENABLED=metrics_enabled,
+        )  # fmt: skip
+        log = tmp_path / f"shim-{metrics_enabled}.log"
+        shim = start_shim(env, log)
+        try:
+            assert health_port(log) == http
+            await wait_status(http, "/ready", 200)
+            status, body = get(http, "/metrics")
+            assert status == expected
+            if expected == 200:
+                assert 'zmq_compat_requests_total{outcome="pool_full"} 0.0' in body
+                assert 'translator_service_info{service="zmq_compat"' in body
+        finally:
+            assert stop_process(shim) == 0

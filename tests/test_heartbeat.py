@@ -30,3 +30,14 @@ async def test_read_all_lists_live_workers_and_leaves_no_consumer_behind(nc: Cli
         assert [b.pid for b in beats] == [13]
     info = await js.stream_info(f"KV_{HEARTBEAT_BUCKET}")
     assert info.state.consumer_count == 0
+
+
+async def test_read_tells_a_clean_stop_from_a_worker_that_vanished(nc: Client) -> None:
+    js = nc.jetstream()
+    bucket = await heartbeat.heartbeat_bucket(js, ttl=10)
+    await heartbeat.publish(bucket, beat("stops.cleanly", 21))
+    await heartbeat.publish(bucket, beat("keeps-going", 22))
+    await heartbeat.remove(bucket, "normal", "stops.cleanly")
+    seen = await heartbeat.read(js)
+    assert [b.pid for b in seen.live] == [22]
+    assert seen.stopped == {heartbeat.heartbeat_key("normal", "stops.cleanly")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from pathlib import Path
 
 import anyio
@@ -105,9 +106,14 @@ async def test_metrics_match_a_known_workload_and_cover_the_dashboard_and_alerts
     assert all(r["fr"]["type"] == "translation_completed" for r in results)
     normal = {"pool": "normal"}
     assert value(samples, "translator_translations_total", **normal, status="ok") == 30
-    assert not any(
-        n == "translator_translations_total" and ("status", "error") in ls for n, ls in samples
-    )
+    # every label value known in advance is there, at 0 until its first event
+    assert value(samples, "translator_translations_total", **normal, status="error") == 0
+    assert value(samples, "translator_translations_total", pool="any", status="ok") == 0
+    assert value(samples, "translator_errors_total", **normal, reason="model_failure") == 0
+    assert value(samples, "translator_alerts_total", **normal, kind="scaling_failed") == 0
+    assert value(samples, "translator_scaling_events_total", **normal, direction="up") == 0
+    assert value(samples, "translator_dead_letters_total", pool="any") == 0
+    assert value(samples, "translator_service_info", service="scaler") == 1
     assert value(samples, "translator_errors_total", **normal) == 1
     assert value(samples, "translator_errors_total", **normal, reason="invalid_request") == 1
     assert value(samples, "translator_dead_letters_total", **normal) == 1
@@ -167,7 +173,8 @@ async def test_shim_metrics_count_requests_and_results_by_outcome(
 async def test_an_observing_scaler_runs_no_worker_and_reports_every_hosts_workers(
     nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
 ) -> None:
-    """SCALER_MODE=observe, as under KEDA: workers are started by someone else."""
+    """SCALER_MODE=observe, as under KEDA: workers are started by someone else. One that dies
+    (its heartbeat gone without a clean stop) is a failure all the same."""
     import psutil
 
     from tests.support import running_worker
@@ -175,10 +182,11 @@ async def test_an_observing_scaler_runs_no_worker_and_reports_every_hosts_worker
     http = free_port()
     env = worker_env(
         nats_server.url, models, SCALER_MODE="observe", SCALING_CHECK_INTERVAL=0.5,
-        METRICS_INTERVAL=0.2, SCALER_HEALTH_PORT=http,
+        METRICS_INTERVAL=0.2, SCALER_HEALTH_PORT=http, HEARTBEAT_TTL=2,
     )  # fmt: skip
     log = tmp_path / "log"
-    async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
+    worker = worker_env(nats_server.url, models, HEARTBEAT_TTL=2)
+    async with running_worker(nc, worker, Pool.NORMAL, log) as dying:
         scaler = start_scaler(env, tmp_path / "scaler.log")
         try:
             assert health_port(tmp_path / "scaler.log") == http
@@ -189,9 +197,17 @@ async def test_an_observing_scaler_runs_no_worker_and_reports_every_hosts_worker
             samples = await wait_metric(http, "translator_translations_total", 3, status="ok")
             await anyio.sleep(2)  # several scaling checks: none may start a worker
             assert psutil.Process(scaler.pid).children() == []
+            # a clean stop of another worker is no failure; the SIGKILLed one is
+            async with running_worker(nc, worker, Pool.ANY, log):
+                pass
+            stop_process(dying, signal.SIGKILL)
+            failed = await wait_metric(
+                http, "translator_alerts_total", 1, pool="normal", kind="scaling_failed"
+            )
         finally:
             assert stop_process(scaler) == 0
     assert value(samples, "translator_workers", pool="normal", state="running") == 1
     assert value(samples, "translator_workers", pool="any", state="running") == 0
-    assert not any(n == "translator_scaling_events_total" for n, _ in samples)
+    assert value(samples, "translator_scaling_events_total") == 0  # exported, never counted
+    assert value(failed, "translator_alerts_total", pool="any", kind="scaling_failed") == 0
     assert "observe mode" in (tmp_path / "scaler.log").read_text()

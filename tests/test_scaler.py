@@ -157,9 +157,11 @@ async def alerts(nc: Client) -> list[Alert]:
 async def test_a_worker_that_cannot_start_raises_a_scaling_failed_alert(
     nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
 ) -> None:
+    """A setting no retry can fix (int4 on a CPU) makes the worker exit: a failed start. (A
+    model that cannot be had keeps the worker up, retrying: tests/test_model_unavailable.py.)"""
     env = worker_env(
-        nats_server.url, models, BASIC_MODEL="acme/missing", ANY_WORKERS=0, NORMAL_WORKERS=1,
-        SCALING_CHECK_INTERVAL=0.5,
+        nats_server.url, models, QUANTIZATION_LEVEL="int4", DEVICE="cpu", ANY_WORKERS=0,
+        NORMAL_WORKERS=1, SCALING_CHECK_INTERVAL=0.5,
     )  # fmt: skip
     scaler = start_scaler(env, tmp_path / "scaler.log")
     try:
@@ -171,7 +173,7 @@ async def test_a_worker_that_cannot_start_raises_a_scaling_failed_alert(
     failed = next(a for a in await alerts(nc) if a.kind == "scaling_failed")
     assert failed.pool == "normal"
     assert "exited unexpectedly" in failed.message
-    assert "acme/missing" in (tmp_path / "scaler.log").read_text()
+    assert "quantization 'int4' is not supported on cpu" in (tmp_path / "scaler.log").read_text()
 
 
 async def test_a_burst_scales_the_pool_up_and_idleness_scales_it_down(

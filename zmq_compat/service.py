@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterator
 
 import anyio
 from nats.aio.client import Client
-from opentelemetry.metrics import CallbackOptions, Observation
+from prometheus_client.core import Metric
 
 from translator.bus.connection import connect
 from translator.bus.topology import ensure_topology
@@ -15,7 +15,7 @@ from translator.runtime import telemetry
 from translator.runtime.health import HealthServer
 from translator.runtime.signals import stop_on_signal
 from zmq_compat.settings import ShimSettings
-from zmq_compat.shim import Shim
+from zmq_compat.shim import OUTCOMES, Shim
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +32,23 @@ class Readiness:
         bound = self.shim is not None and self.shim.pull_port > 0
         return connected and bound, {"nats": connected, "zmq": bound}
 
-    def requests(self, _options: CallbackOptions) -> Iterable[Observation]:
-        counts = self.shim.counts if self.shim else {}
-        return [Observation(value, {"outcome": outcome}) for outcome, value in counts.items()]
+    def collect(self) -> Iterator[Metric]:
+        """/metrics: the requests and results by outcome, every outcome from 0."""
+        yield telemetry.service_info("zmq_compat")
+        counts = self.shim.counts if self.shim else dict.fromkeys(OUTCOMES, 0)
+        rows = [((outcome,), float(n)) for outcome, n in counts.items()]
+        yield telemetry.counter(
+            "zmq_compat_requests", "Gateway requests and results, by outcome", ["outcome"], rows
+        )
 
 
 async def run(settings: ShimSettings) -> int:
     readiness = Readiness()
-    meter = telemetry.meter("zmq_compat")
-    meter.create_observable_counter("zmq_compat_requests", callbacks=[readiness.requests])
-    health = HealthServer(readiness.check, telemetry.prometheus_text)
+    metrics = None
+    if settings.metrics_enabled:
+        telemetry.register(readiness)
+        metrics = telemetry.prometheus_text
+    health = HealthServer(readiness.check, metrics)
     async with anyio.create_task_group() as tg:
         tg.start_soon(stop_on_signal, tg.cancel_scope.cancel)
         await tg.start(health.serve, settings.health_host, settings.zmq_health_port)

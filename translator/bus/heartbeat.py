@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 import nats.errors
 from nats.js import JetStreamContext
@@ -45,8 +46,16 @@ async def remove(bucket: KeyValue, pool: str, worker_id: str) -> None:
         log.warning("heartbeat not removed: %s", exc)
 
 
-async def read_all(js: JetStreamContext) -> list[WorkerHeartbeat]:
-    """Every live worker's last heartbeat.
+@dataclass(frozen=True)
+class Heartbeats:
+    live: list[WorkerHeartbeat]
+    # keys (`heartbeat_key`) of workers that stopped cleanly: `remove` leaves a purge marker,
+    # kept until the TTL; a worker that died leaves nothing (its last beat expires)
+    stopped: frozenset[str] = frozenset()
+
+
+async def read(js: JetStreamContext) -> Heartbeats:
+    """Every live worker's last heartbeat, and the workers that stopped cleanly.
 
     Reads the bucket's stream directly (its subject list, then the last message of each) rather
     than with `KeyValue.keys()`, which leaves an ephemeral consumer behind on every call: polled
@@ -55,14 +64,21 @@ async def read_all(js: JetStreamContext) -> list[WorkerHeartbeat]:
     try:
         info = await js.stream_info(stream, subjects_filter=f"{_KEY_PREFIX}>")
     except nats.js.errors.NotFoundError:
-        return []
-    beats = []
+        return Heartbeats([])
+    beats, stopped = [], set()
     for subject in info.state.subjects or {}:
         try:
             msg = await js.get_last_msg(stream, subject)
         except nats.js.errors.NotFoundError:
             continue  # expired between the two calls
         operation = (msg.headers or {}).get("KV-Operation")
-        if msg.data and operation not in ("DEL", "PURGE"):
+        if operation in ("DEL", "PURGE"):
+            stopped.add(subject.removeprefix(_KEY_PREFIX))
+        elif msg.data:
             beats.append(WorkerHeartbeat.model_validate_json(msg.data))
-    return beats
+    return Heartbeats(beats, frozenset(stopped))
+
+
+async def read_all(js: JetStreamContext) -> list[WorkerHeartbeat]:
+    """Every live worker's last heartbeat."""
+    return (await read(js)).live

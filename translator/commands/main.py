@@ -14,6 +14,7 @@ from translator.contracts.messages import MODEL_TYPES
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import Pool
 from translator.runtime import logs, tracing
+from translator.runtime.signals import exit_without_threads
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from translator.worker.runner import run_worker
 
         tracing.setup("translator-worker")
-        return anyio.run(run_worker, settings, Pool(args.pool))
+        return exit_without_threads(anyio.run(run_worker, settings, Pool(args.pool)))
     if args.command == "up":
         from scaler.settings import ScalerSettings
         from translator.commands.up import run_up

@@ -26,6 +26,7 @@ _HEADER = (
     "capacity",
     "running",
     "starting",
+    "unavailable",
     "util",
     "avg s",
     "last scaling",
@@ -41,14 +42,16 @@ class PoolStatus:
     capacity: int
     running: int
     starting: int
+    unavailable: int
     utilization: float
     avg_seconds: float
     last_scaling: str
+    why_unavailable: str = ""  # one unavailable worker's reason
 
     def row(self) -> tuple[str, ...]:
         counts = (self.queue, self.in_flight, self.capacity, self.running, self.starting)
         rates = (f"{self.utilization:.2f}", f"{self.avg_seconds:.3f}")
-        return (self.pool, *map(str, counts), *rates, self.last_scaling)
+        return (self.pool, *map(str, counts), str(self.unavailable), *rates, self.last_scaling)
 
 
 async def last_scaling_events(nc: Client) -> dict[str, ScalingEvent]:
@@ -92,6 +95,7 @@ async def pool_statuses(nc: Client) -> list[PoolStatus]:
         stream = await js.stream_info(request_stream(pool))
         mine = [b for b in beats if b.pool == pool.value]
         serving = [b for b in mine if b.state in ("ready", "busy")]
+        unavailable = [b for b in mine if b.state == "unavailable"]
         statuses.append(
             PoolStatus(
                 pool=pool.value,
@@ -100,11 +104,13 @@ async def pool_statuses(nc: Client) -> list[PoolStatus]:
                 capacity=int(stream.config.max_msgs or 0),
                 running=len(serving),
                 starting=sum(1 for b in mine if b.state == "loading"),
+                unavailable=len(unavailable),
                 utilization=sum(b.utilization for b in serving) / len(serving) if serving else 0.0,
                 avg_seconds=sum(b.avg_processing_time for b in serving) / len(serving)
                 if serving
                 else 0.0,
                 last_scaling=_describe(events.get(pool.value)),
+                why_unavailable=unavailable[0].unavailable if unavailable else "",
             )
         )
     return statuses
@@ -113,10 +119,12 @@ async def pool_statuses(nc: Client) -> list[PoolStatus]:
 def table(statuses: list[PoolStatus]) -> str:
     rows = [_HEADER, *(s.row() for s in statuses)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
-    return "\n".join(
+    lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
-    )
+    ]
+    lines += [f"{s.pool}: {s.why_unavailable}" for s in statuses if s.why_unavailable]
+    return "\n".join(lines)
 
 
 async def show(nc: Client, watch: bool, interval: float = 2.0) -> None:

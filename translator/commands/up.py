@@ -46,7 +46,7 @@ async def run_up(settings: ScalerSettings) -> int:
         stack.callback(stop, shim)
         stopped = anyio.Event()
         readiness = ScalerReadiness()
-        health = readiness.register()
+        health = readiness.register(settings.metrics_enabled)
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop_on_signal, stopped.set)
             await tg.start(health.serve, settings.health_host, settings.scaler_health_port)

@@ -82,3 +82,18 @@ class PoolFull(TranslatorError):
     def __init__(self, pool: str) -> None:
         super().__init__("translation pool full")
         self.pool = pool
+
+
+# Every `reason` label of the error counters, known in advance so that each series is exported
+# at 0 from the start (an `increase()` needs the 0 to see the first error). Besides the kinds
+# above: a generate() that failed, an exception that is not ours, a target left untranslated.
+ERROR_REASONS: tuple[str, ...] = (
+    InvalidRequest.kind,
+    TextTooLong.kind,
+    UnsupportedLanguage.kind,
+    ModelUnavailable.kind,
+    QuantizationUnsupported.kind,
+    "model_failure",
+    "model_error",
+    "not_translated",
+)

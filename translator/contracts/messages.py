@@ -8,7 +8,7 @@ import json
 import re
 import time
 import uuid
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -113,7 +113,8 @@ class DeadLetter(_Message):
     timestamp: float = Field(default_factory=time.time)
 
 
-WorkerState = Literal["loading", "ready", "busy", "draining"]
+# `unavailable`: its model cannot be had (not local, hub unreachable); it retries with backoff.
+WorkerState = Literal["loading", "unavailable", "ready", "busy", "draining"]
 # Upper bounds (seconds) of the processing- and queue-time histograms, shared by the workers
 # that count and the scaler that exports them.
 SECONDS_BUCKETS: tuple[float, ...] = (
@@ -186,6 +187,7 @@ class WorkerHeartbeat(_Message):
     avg_processing_time: float = 0.0
     rss_mb: float = 0.0
     models: tuple[str, ...] = ()
+    unavailable: str = ""  # in state `unavailable`: why the model cannot be had
     stats: WorkerStats = WorkerStats()
     timestamp: float = Field(default_factory=time.time)
 
@@ -196,7 +198,7 @@ class ScalingEvent(_Message):
     pool: str
     from_workers: int
     to_workers: int
-    direction: Literal["up", "down", "hold"]
+    direction: Literal["up", "down", "hold"]  # a `hold` is never published
     reason: str
     queue_depth: int
     in_flight: int
@@ -207,11 +209,18 @@ class ScalingEvent(_Message):
     timestamp: float = Field(default_factory=time.time)
 
 
+AlertKind = Literal["queue_high", "utilization_high", "scaling_failed"]
+# The label values of the scaler's counters, exported at 0 from the start.
+ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
+SCALING_DIRECTIONS = ("up", "down")
+RESULT_STATUSES = ("ok", "error")
+
+
 class Alert(_Message):
     """Queue above 80% of capacity, utilization above 90%, a scaling action that failed."""
 
     pool: str
-    kind: Literal["queue_high", "utilization_high", "scaling_failed"]
+    kind: AlertKind
     message: str
     value: float
     threshold: float

@@ -34,6 +34,7 @@ class NatsSettings(BaseSettings):
     embedded_nats_port: int = 4222
     log_level: str = "INFO"
     log_json: bool = False
+    metrics_enabled: bool = True  # /metrics (Prometheus); tracing has its own OTEL_* switches
 
 
 class TranslatorSettings(NatsSettings):
@@ -51,6 +52,9 @@ class TranslatorSettings(NatsSettings):
     premium_model: str = "facebook/nllb-200-distilled-1.3B"
     models_path: Path = Path("models")
     models_offline: bool = False
+    hub_timeout: float = Field(default=5.0, gt=0)  # seconds to find the model hub unreachable
+    model_retry_initial: float = Field(default=5.0, gt=0)  # a model that cannot be had: first
+    model_retry_max: float = Field(default=300.0, gt=0)  # retry, doubling up to this
     preload_models: tuple[ModelType, ...] = ("basic",)
     quantization_level: Quantization = "float32"
     device: str = "auto"

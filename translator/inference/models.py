@@ -12,7 +12,7 @@ from typing import Any
 from translator.contracts.errors import ModelUnavailable
 from translator.contracts.messages import ModelType
 from translator.contracts.settings import TranslatorSettings
-from translator.inference import quantization
+from translator.inference import hub, quantization
 from translator.inference.families import EchoFamily, Family, family_for
 
 log = logging.getLogger(__name__)
@@ -46,15 +46,30 @@ def is_present(model_id: str, models_path: Path) -> bool:
     return local_path(model_id, models_path) is not None
 
 
-def _unavailable(model_id: str, settings: TranslatorSettings, exc: Exception) -> ModelUnavailable:
+def _unavailable(model_id: str, settings: TranslatorSettings, why: str) -> ModelUnavailable:
     hint = (
-        f"not found as a directory nor under MODELS_PATH={settings.models_path}, and "
-        f"from_pretrained failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+        f"{why}; it is not a local directory nor under MODELS_PATH={settings.models_path}. "
         "Provide it with `translator models download` on a machine with network access "
         "(it writes into MODELS_PATH), or point BASIC_MODEL/MEDIUM_MODEL/PREMIUM_MODEL at a "
-        "local directory"
+        "local directory; or try the pipeline with random weights: `translator models random "
+        ".data/demo-t5 --arch t5` and BASIC_MODEL=.data/demo-t5"
     )
     return ModelUnavailable(model_id, hint)
+
+
+def _hub_options(
+    model_id: str, source: str | Path, settings: TranslatorSettings
+) -> tuple[dict[str, Any], str | None]:
+    """`from_pretrained`'s hub options: local files only when the model is local, offline is
+    set, or the hub cannot be reached (then only its cache under MODELS_PATH can serve; the
+    second value says why the hub was not asked)."""
+    unreachable = None
+    if not settings.models_offline and source == model_id:
+        unreachable = hub.unreachable(settings.hub_timeout)
+    local = settings.models_offline or source != model_id or unreachable is not None
+    return {"cache_dir": str(settings.models_path / ".hub"), "local_files_only": local}, (
+        "the model hub is off (MODELS_OFFLINE=true)" if settings.models_offline else unreachable
+    )
 
 
 def load(model_id: str, settings: TranslatorSettings) -> LoadedModel:
@@ -66,16 +81,14 @@ def load(model_id: str, settings: TranslatorSettings) -> LoadedModel:
     device = quantization.resolve_device(settings.device)
     plan = quantization.plan(settings.quantization_level, device)
     source: str | Path = local_path(model_id, settings.models_path) or model_id
-    hub: dict[str, Any] = {
-        "cache_dir": str(settings.models_path / ".hub"),
-        "local_files_only": settings.models_offline or source != model_id,
-    }
     started = time.perf_counter()
+    options, no_hub = _hub_options(model_id, source, settings)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **hub)
-        model = AutoModelForSeq2SeqLM.from_pretrained(source, **hub, **plan.load_kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(source, **options)
+        model = AutoModelForSeq2SeqLM.from_pretrained(source, **options, **plan.load_kwargs)
     except (OSError, ValueError) as exc:
-        raise _unavailable(model_id, settings, exc) from exc
+        failed = f"from_pretrained failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        raise _unavailable(model_id, settings, no_hub or failed) from exc
     model = _place(model, plan)
     random_weights = bool(getattr(model.config, RANDOM_WEIGHTS_FLAG, False))
     loaded = LoadedModel(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 from collections.abc import Callable
 
 import anyio
@@ -26,3 +27,15 @@ async def stop_on_signal(stop: Callable[[], None]) -> None:
                 log.warning("second signal: forced exit")
                 logging.shutdown()
                 os._exit(FORCED_EXIT_CODE)
+
+
+def exit_without_threads(code: int) -> int:
+    """`code`, or end the process now with it when a thread is still busy: one abandoned on a
+    stop (a model load inside `from_pretrained` cannot be interrupted) would otherwise hold the
+    interpreter's exit until it finished."""
+    busy = [t for t in threading.enumerate() if t.is_alive() and not t.daemon]
+    if any(t is not threading.main_thread() for t in busy):
+        log.info("exiting without waiting for a busy thread (an abandoned model load)")
+        logging.shutdown()
+        os._exit(code)
+    return code

@@ -25,6 +25,7 @@ class WorkerStatus:
     counters: Counters = field(default_factory=Counters)
     state: WorkerState = "loading"
     in_flight: int = 0
+    unavailable: str = ""  # why the model cannot be had, in state `unavailable`
 
 
 class Reporter:
@@ -59,6 +60,7 @@ class Reporter:
             avg_processing_time=counters.avg_processing_time,
             rss_mb=self.usage().memory_mb,
             models=self.models.loaded,
+            unavailable=status.unavailable,
             stats=counters.stats(self.models.load_seconds),
         )
 

@@ -18,7 +18,7 @@ from translator.runtime.signals import stop_on_signal
 from translator.worker.worker import Worker
 
 log = logging.getLogger(__name__)
-EXIT_MODEL_UNAVAILABLE = 3
+EXIT_CANNOT_START = 3
 
 
 async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
@@ -34,12 +34,12 @@ async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
             tg.start_soon(stop_on_signal, worker.stop)
             tg.start_soon(worker.reporter.beat_forever, bucket)
             try:
-                await worker.load_models()
-            except TranslatorError as exc:
+                if await worker.load_models():
+                    await worker.serve()
+            except TranslatorError as exc:  # a setting no retry can fix (QUANTIZATION_LEVEL...)
                 log.error("worker cannot start: %s", exc)
                 tg.cancel_scope.cancel()
-                return EXIT_MODEL_UNAVAILABLE
-            await worker.serve()
+                return EXIT_CANNOT_START
             tg.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(10):

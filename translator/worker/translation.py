@@ -33,8 +33,9 @@ class BatchTranslator:
         self.spans = spans
 
     async def load_models(self) -> None:
+        """The preloaded models; cancelling abandons the thread inside `from_pretrained`."""
         for model_type in self.settings.preload_models:
-            await anyio.to_thread.run_sync(self.models.get, model_type)
+            await anyio.to_thread.run_sync(self.models.get, model_type, abandon_on_cancel=True)
 
     async def translate(self, jobs: list[Job]) -> set[Job]:
         """Fill each job's outcomes; return the jobs hit by a failure a retry may fix."""

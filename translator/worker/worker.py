@@ -15,7 +15,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from translator.bus.fetching import fetch_batch
-from translator.contracts.errors import TextTooLong, TranslatorError
+from translator.contracts.errors import ModelUnavailable, TextTooLong, TranslatorError
 from translator.contracts.messages import TranslationRequest, decode_request
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import HEADER_MSG_ID, WORKERS_CONSUMER, Pool, request_stream
@@ -48,16 +48,37 @@ class Worker:
         self.fates = Fates(settings, nc, self.who, counters, self.spans, self.reporter.usage)
         self._stopping = anyio.Event()
         self._batch_scope: anyio.CancelScope | None = None
+        self._load_scope: anyio.CancelScope | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def load_models(self) -> None:
-        await self.translator.load_models()
+    async def load_models(self) -> bool:
+        """Load the preloaded models; False when stopped first. A model that cannot be had
+        (ModelUnavailable) puts the worker in state `unavailable` and is tried again, with a
+        delay that doubles up to MODEL_RETRY_MAX; a stop ends the wait, or the load, at once
+        (a load's thread is abandoned: see `signals.exit_without_threads`)."""
+        delay = self.settings.model_retry_initial
+        with anyio.CancelScope() as self._load_scope:
+            while not self._stopping.is_set():
+                try:
+                    await self.translator.load_models()
+                except ModelUnavailable as exc:
+                    self.status.state, self.status.unavailable = "unavailable", str(exc)
+                    log.error("%s (next try in %.0fs)", exc, delay)
+                    await anyio.sleep(delay)
+                    delay = min(delay * 2, self.settings.model_retry_max)
+                    continue
+                self.status.unavailable = ""
+                return True
+        return False
 
     def stop(self) -> None:
-        """Stop fetching; give the batch in hand the grace period to finish."""
+        """Stop fetching; give the batch in hand the grace period to finish; end a model load
+        or the wait before its next try at once."""
         self._stopping.set()
         self.status.state = "draining"
+        if self._load_scope is not None:
+            self._load_scope.cancel()
         if self._batch_scope is not None:
             self._batch_scope.deadline = anyio.current_time() + self.settings.shutdown_grace_period
 
