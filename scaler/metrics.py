@@ -29,6 +29,8 @@ class Scaler(Protocol):
     events: Events
     fleet: Fleet
 
+    observe_error: str | None
+
     def ready(self) -> tuple[bool, dict[str, object]]: ...
 
 
@@ -53,6 +55,13 @@ class ScalerReadiness:
     def collect(self) -> Iterator[Metric]:
         yield telemetry.service_info("scaler")
         if self.scaler is not None:
+            observing = [((), 0.0 if self.scaler.observe_error else 1.0)]
+            yield telemetry.gauge(
+                "translator_scaler_observing",
+                "1 while the scaler reads the pools; 0: its pool gauges are left out, not stale",
+                [],
+                observing,
+            )
             yield from _pools(self.scaler)
             yield from _events(self.scaler.events)
             yield from self.scaler.fleet.families()

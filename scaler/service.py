@@ -4,8 +4,8 @@ It owns the worker processes (through the supervisor), so stopping it stops them
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import socket
 
 import anyio
 import nats.errors
@@ -13,6 +13,7 @@ from nats.aio.client import Client
 from nats.js.errors import Error as JetStreamError
 
 from scaler import observe
+from scaler.coordination import Coordination, pool_rule, pool_wide, scalers_bucket, split
 from scaler.events import Events
 from scaler.fleet import Fleet
 from scaler.metrics import ScalerReadiness
@@ -20,7 +21,13 @@ from scaler.policy import Decision, desired_workers
 from scaler.settings import ScalerSettings
 from scaler.supervisor import Supervisor
 from translator.bus import heartbeat
-from translator.contracts.messages import Alert, ScalingEvent
+from translator.contracts.messages import (
+    Alert,
+    HostBounds,
+    PoolPlan,
+    ScalerAnnouncement,
+    ScalingEvent,
+)
 from translator.contracts.subjects import Pool
 
 log = logging.getLogger(__name__)
@@ -32,10 +39,12 @@ class Scaler:
         self.nc = nc
         self.supervisor = supervisor
         self.events = Events(nc)
-        self.host = socket.gethostname()
+        self.host = settings.host_name
         self._crashes_seen = dict.fromkeys(Pool, 0)
         self.views: dict[Pool, observe.PoolView] = {}
+        self.observe_error: str | None = None  # why the last survey failed; None: it worked
         self.fleet = Fleet(None if settings.observe_only else self.host)
+        self.coordination: Coordination | None = None  # set by `serve` (supervise mode)
 
     async def start(self) -> None:
         if self.settings.observe_only:
@@ -44,7 +53,22 @@ class Scaler:
             await self.supervisor.scale(pool, self.settings.rule(pool).initial)
 
     async def survey(self) -> dict[Pool, observe.PoolView]:
-        """Every pool as it is now (also kept for /ready and /metrics)."""
+        """Every pool as it is now (also kept for /ready and /metrics); a failed survey leaves
+        no stale view behind (see `observing`)."""
+        try:
+            views = await self._survey()
+        except (nats.errors.Error, JetStreamError, TimeoutError) as exc:
+            if self.observe_error is None:
+                log.warning("cannot observe the pools: %s", exc or type(exc).__name__)
+            self.observe_error = f"{type(exc).__name__}: {exc}"
+            self.views = {}
+            raise
+        if self.observe_error is not None:
+            log.info("observing the pools again")
+        self.observe_error = None
+        return views
+
+    async def _survey(self) -> dict[Pool, observe.PoolView]:
         js = self.nc.jetstream()
         seen = await heartbeat.read(js)
         beats = seen.live
@@ -65,6 +89,9 @@ class Scaler:
         }
         ok = connected and len(self.views) == len(Pool) and all(loaded.values())
         details: dict[str, object] = {"nats": connected, "workers_loaded": loaded}
+        details["observing"] = self.observe_error is None
+        if self.observe_error is not None:
+            details["observe_error"] = self.observe_error
         unavailable = {
             pool.value: view.unavailable[0].unavailable
             for pool, view in self.views.items()
@@ -75,22 +102,71 @@ class Scaler:
         return ok, details
 
     async def check(self) -> None:
-        """One round: observe every pool, decide, apply, report."""
-        total = sum(self.supervisor.count(pool) for pool in Pool)
-        for pool, seen in (await self.survey()).items():
-            room = self.settings.translation_workers - total
-            if not self.settings.observe_only:
-                decision = desired_workers(
-                    seen.state, self.settings.rule(pool), room, self.settings.enable_dynamic_scaling
-                )
-                await self._apply(seen, decision)
-                total += decision.desired - decision.current
+        """One round: observe every pool; decide once for the whole pool (the leader, see
+        scaler/coordination.py), apply this host's share; report."""
+        views = await self.survey()
+        if not self.settings.observe_only:
+            if self.settings.enable_dynamic_scaling and self.coordination is not None:
+                await self._coordinated(views)
+            else:  # fixed sizes: each host keeps its own
+                for pool in Pool:
+                    await self.supervisor.scale(pool, self.settings.rule(pool).initial)
+        for seen in views.values():
             await self._alerts(seen)
 
-    async def _apply(self, seen: observe.PoolView, decision: Decision) -> None:
-        if decision.direction == "hold":
-            return
-        await self.supervisor.scale(seen.pool, decision.desired, seen.idle_pids)
+    async def _coordinated(self, views: dict[Pool, observe.PoolView]) -> None:
+        assert self.coordination is not None
+        own = self._bounds()
+        room = self.settings.translation_workers - sum(b.workers for b in own.values())
+        await self.coordination.announce(own, room)
+        hosts = await self.coordination.survey_hosts()
+        if await self.coordination.lead():
+            await self._decide(views, hosts)
+        for pool, seen in views.items():
+            plan = await self.coordination.plan(pool)
+            share = plan.shares.get(self.host) if plan is not None else None
+            if share is not None and share != self.supervisor.count(pool):
+                await self.supervisor.scale(pool, share, seen.idle_pids)
+
+    def _bounds(self) -> dict[Pool, HostBounds]:
+        return {
+            pool: HostBounds(
+                workers=self.supervisor.count(pool),
+                minimum=self.settings.rule(pool).minimum,
+                maximum=self.settings.rule(pool).maximum,
+            )
+            for pool in Pool
+        }
+
+    async def _decide(
+        self, views: dict[Pool, observe.PoolView], hosts: dict[str, ScalerAnnouncement]
+    ) -> None:
+        """The leader's round: one decision per pool over every host, split into shares."""
+        assert self.coordination is not None
+        for host in sorted(self.coordination.lost):
+            await self._host_lost(host)
+        self.coordination.lost.clear()
+        rooms = {host: seen.room for host, seen in hosts.items()}
+        for pool, seen in views.items():
+            bounds = {h: a.pools[pool.value] for h, a in hosts.items() if pool.value in a.pools}
+            if not bounds:
+                continue
+            decision = desired_workers(
+                pool_wide(seen, bounds), pool_rule(self.settings.rule(pool), bounds),
+                sum(rooms.values()),
+            )  # fmt: skip
+            shares = split(decision.desired, bounds, rooms)
+            for host, share in shares.items():
+                rooms[host] -= share - bounds[host].workers
+            plan = PoolPlan(pool=pool.value, desired=sum(shares.values()), shares=shares,
+                            leader=self.host)  # fmt: skip
+            await self.coordination.publish_plan(plan)
+            if decision.direction != "hold":
+                await self._announce(seen, decision, shares)
+
+    async def _announce(
+        self, seen: observe.PoolView, decision: Decision, shares: dict[str, int]
+    ) -> None:
         state = seen.state
         event = ScalingEvent(
             pool=seen.pool.value,
@@ -104,8 +180,14 @@ class Scaler:
             running=state.running,
             starting=state.starting,
             host=self.host,
+            shares=shares,
         )
         await self.events.scaled(event)
+
+    async def _host_lost(self, host: str) -> None:
+        message = f"host {host} stopped announcing itself; its share goes to the other hosts"
+        for pool in Pool:
+            await self._alert(pool, "host_lost", message, 1.0, 0.0)
 
     async def _alerts(self, seen: observe.PoolView) -> None:
         pool, settings, queue = seen.pool, self.settings, seen.state.queue
@@ -150,10 +232,9 @@ class Scaler:
 
     async def survey_forever(self) -> None:
         while True:
-            try:
+            # a failure is said once by `survey`, and shown in /ready and /metrics
+            with contextlib.suppress(nats.errors.Error, JetStreamError, TimeoutError):
                 await self.survey()
-            except (nats.errors.Error, JetStreamError, TimeoutError) as exc:
-                log.debug("observation skipped: %s", exc)
             await anyio.sleep(self.settings.metrics_interval)
 
 
@@ -161,10 +242,16 @@ async def serve(
     settings: ScalerSettings, nc: Client, stop: anyio.Event, readiness: ScalerReadiness
 ) -> Scaler:
     """Run the scaler and its workers until `stop` is set; then stop every worker."""
-    await heartbeat.heartbeat_bucket(nc.jetstream(), settings.heartbeat_ttl)  # with its TTL
-    env = {"NATS_URL": settings.nats_url or ""}
+    await heartbeat.heartbeat_bucket(
+        nc.jetstream(), settings.heartbeat_ttl, settings.stream_replicas
+    )
+    env = {"NATS_URL": settings.nats_url or "", "HOST_NAME": settings.host_name}
     supervisor = Supervisor(env=env, grace=settings.worker_stop_grace)
     scaler = readiness.scaler = Scaler(settings, nc, supervisor)
+    if not settings.observe_only:
+        js = nc.jetstream()
+        bucket = await scalers_bucket(js, settings.lease_ttl, settings.stream_replicas)
+        scaler.coordination = Coordination(js, bucket, settings.host_name)
     try:
         async with anyio.create_task_group() as tg:
             await scaler.start()

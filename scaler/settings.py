@@ -41,8 +41,14 @@ class ScalerSettings(TranslatorSettings):
     alert_utilization: float = 0.9
     worker_stop_grace: float = Field(default=35.0, gt=0)
     metrics_interval: float = Field(default=1.0, gt=0)
+    # the leader's lease and the hosts' announcements expire after this (unset: 3 checks)
+    scaler_lease_ttl: float | None = Field(default=None, gt=0)
     scaler_health_port: int = Field(default=8001, ge=0, le=65535)
     health_host: str = "0.0.0.0"
+
+    @property
+    def lease_ttl(self) -> float:
+        return self.scaler_lease_ttl or 3 * self.scaling_check_interval
 
     @property
     def observe_only(self) -> bool:

@@ -41,6 +41,7 @@ from tests.test_metrics import (
     wait_metric,
 )
 from translator.bus.embedded import EmbeddedNats
+from translator.contracts.messages import ALERT_KINDS
 from translator.contracts.subjects import Pool
 
 RULES = DEPLOY / "prometheus" / "alerts.yml"
@@ -191,7 +192,7 @@ async def _run_workload(
 ) -> None:
     # Before anything happens, every counter is stored at 0: the first event is an increase.
     first = values(await prom.wait('translator_alerts_total{job="translator"}'))
-    assert len(first) == 2 * 3
+    assert len(first) == len(Pool) * len(ALERT_KINDS)
     assert set(first.values()) == {0.0}
     assert values(await prom.wait('translator_scaling_events_total{direction="down"}'))
     with shim(shim_env(nats_server.url, ZMQ_HEALTH_PORT=shim_http), tmp_path / "shim") as ports:

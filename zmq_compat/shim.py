@@ -23,6 +23,7 @@ from opentelemetry import trace
 
 from translator.bus.client import submit
 from translator.bus.fetching import fetch_batch
+from translator.bus.retry import patiently
 from translator.contracts.errors import PoolFull
 from translator.contracts.messages import TranslationRequest, TranslationResult
 from translator.contracts.subjects import RESULTS_STREAM
@@ -172,7 +173,10 @@ class Shim:
 
     async def forward_results(self) -> None:
         js = self.nc.jetstream()
-        await js.add_consumer(RESULTS_STREAM, self.results_consumer())
+        await patiently(
+            "creating the results consumer",
+            lambda: js.add_consumer(RESULTS_STREAM, self.results_consumer()),
+        )
         sub = await js.pull_subscribe_bind(self.settings.zmq_shim_name, RESULTS_STREAM)
         while True:
             await self._listening.wait()

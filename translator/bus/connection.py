@@ -27,9 +27,16 @@ def _tls(settings: NatsSettings) -> ssl.SSLContext | None:
     return context
 
 
+def servers(url: str | None) -> list[str]:
+    """NATS_URL as a server list: one URL, or several separated by commas (as the NATS tools
+    take them), for a cluster."""
+    found = [part.strip() for part in (url or DEFAULT_URL).split(",") if part.strip()]
+    return found or [DEFAULT_URL]
+
+
 def connect_options(settings: NatsSettings, name: str, patient: bool = True) -> dict[str, Any]:
     options: dict[str, Any] = {
-        "servers": [settings.nats_url or DEFAULT_URL],
+        "servers": servers(settings.nats_url),
         "name": name,
         "connect_timeout": settings.nats_connect_timeout,
         "max_reconnect_attempts": -1 if patient else 1,

@@ -11,32 +11,53 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
+from translator.bus.retry import patiently
 from translator.contracts.messages import WorkerHeartbeat, encode
 from translator.contracts.subjects import HEARTBEAT_BUCKET
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _KEY_PREFIX = f"$KV.{HEARTBEAT_BUCKET}."
+_STREAM = f"KV_{HEARTBEAT_BUCKET}"
 
 
 def heartbeat_key(pool: str, worker_id: str) -> str:
     return f"{pool}.{_UNSAFE.sub('_', worker_id)}"
 
 
-async def heartbeat_bucket(js: JetStreamContext, ttl: float) -> KeyValue:
-    """The bucket, created on first use (TTL: how long a silent worker stays listed)."""
+async def heartbeat_bucket(js: JetStreamContext, ttl: float, replicas: int = 1) -> KeyValue:
+    """The bucket, created on first use (TTL: how long a silent worker stays listed), kept on
+    `replicas` servers (STREAM_REPLICAS) like every stream; retried through elections."""
+    return await patiently("heartbeat bucket", lambda: _bucket(js, ttl, replicas))
+
+
+async def _bucket(js: JetStreamContext, ttl: float, replicas: int) -> KeyValue:
     try:
-        return await js.key_value(HEARTBEAT_BUCKET)
+        bucket = await js.key_value(HEARTBEAT_BUCKET)
     except nats.js.errors.BucketNotFoundError:
-        config = KeyValueConfig(bucket=HEARTBEAT_BUCKET, ttl=ttl, storage=StorageType.MEMORY)
-        return await js.create_key_value(config)
+        config = KeyValueConfig(
+            bucket=HEARTBEAT_BUCKET, ttl=ttl, storage=StorageType.MEMORY, replicas=replicas
+        )
+        try:
+            return await js.create_key_value(config)
+        except nats.js.errors.BadRequestError:  # another process created it in between
+            bucket = await js.key_value(HEARTBEAT_BUCKET)
+    info = await js.stream_info(_STREAM)
+    if info.config.num_replicas != replicas:  # a bucket made before STREAM_REPLICAS changed
+        info.config.num_replicas = replicas
+        await js.update_stream(info.config)
+        log.info("heartbeat bucket now on %d replicas", replicas)
+    return bucket
 
 
-async def publish(bucket: KeyValue, beat: WorkerHeartbeat) -> None:
+async def publish(bucket: KeyValue, beat: WorkerHeartbeat) -> str | None:
+    """Put the beat; why it failed (NATS or the bucket's leader briefly away: the next beat
+    will do), or None."""
     try:
         await bucket.put(heartbeat_key(beat.pool, beat.worker_id), encode(beat))
-    except nats.errors.Error as exc:  # NATS briefly away: the next beat will do
-        log.warning("heartbeat not published: %s", exc)
+    except (nats.errors.Error, TimeoutError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 async def remove(bucket: KeyValue, pool: str, worker_id: str) -> None:
@@ -60,7 +81,7 @@ async def read(js: JetStreamContext) -> Heartbeats:
     Reads the bucket's stream directly (its subject list, then the last message of each) rather
     than with `KeyValue.keys()`, which leaves an ephemeral consumer behind on every call: polled
     every second by the scaler, those pile up to the server's consumer limit."""
-    stream = f"KV_{HEARTBEAT_BUCKET}"
+    stream = _STREAM
     try:
         info = await js.stream_info(stream, subjects_filter=f"{_KEY_PREFIX}>")
     except nats.js.errors.NotFoundError:

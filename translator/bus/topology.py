@@ -17,8 +17,9 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
+from translator.bus.retry import patiently
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import (
     DLQ_STREAM,
@@ -110,9 +111,12 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
     try:
         info = await js.stream_info(config.name or "")
     except NotFoundError:
-        await js.add_stream(config)
-        log.info("created stream %s", config.name)
-        return
+        try:
+            await js.add_stream(config)
+            log.info("created stream %s", config.name)
+            return
+        except BadRequestError:  # another host created it in between: compare with that one
+            info = await js.stream_info(config.name or "")
     if _differs(info.config, config):
         await js.update_stream(config)
         log.info("updated stream %s", config.name)
@@ -131,7 +135,12 @@ async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerCon
 
 
 async def ensure_topology(js: JetStreamContext, settings: TranslatorSettings) -> None:
-    """Every stream and consumer of the contract, as the settings say."""
+    """Every stream and consumer of the contract, as the settings say; retried through leader
+    elections (another host may be creating them at the same moment)."""
+    await patiently("creating the streams and consumers", lambda: _ensure_all(js, settings))
+
+
+async def _ensure_all(js: JetStreamContext, settings: TranslatorSettings) -> None:
     for pool in Pool:
         await ensure_stream(js, request_stream_config(settings, pool))
         await ensure_consumer(js, request_stream(pool), workers_consumer_config(settings))

@@ -13,7 +13,7 @@ from nats.aio.client import Client
 from translator.contracts.messages import MODEL_TYPES
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import Pool
-from translator.runtime import logs, tracing
+from translator.runtime import entrypoint, logs, tracing
 from translator.runtime.signals import exit_without_threads
 
 
@@ -55,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from translator.worker.runner import run_worker
 
         tracing.setup("translator-worker")
-        return exit_without_threads(anyio.run(run_worker, settings, Pool(args.pool)))
+        run = lambda: anyio.run(run_worker, settings, Pool(args.pool))  # noqa: E731
+        return exit_without_threads(entrypoint.explained("translator worker", run))
     if args.command == "up":
         from scaler.settings import ScalerSettings
         from translator.commands.up import run_up
@@ -84,6 +85,7 @@ async def _connect_once(settings: TranslatorSettings, name: str) -> Client | Non
 
 
 async def _status(settings: TranslatorSettings, watch: bool) -> int:
+    from translator.bus.retry import JetStreamUnavailable
     from translator.commands.status import show
 
     nc = await _connect_once(settings, "translator-status")
@@ -91,6 +93,9 @@ async def _status(settings: TranslatorSettings, watch: bool) -> int:
         return 2
     try:
         await show(nc, watch)
+    except JetStreamUnavailable as exc:
+        print(json.dumps({"error": str(exc)}), file=sys.stderr)
+        return 1
     finally:
         await nc.close()
     return 0

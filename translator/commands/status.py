@@ -10,6 +10,7 @@ from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from translator.bus import heartbeat
+from translator.bus.retry import patiently
 from translator.contracts.messages import ScalingEvent
 from translator.contracts.subjects import (
     EVENTS_STREAM,
@@ -127,9 +128,11 @@ def table(statuses: list[PoolStatus]) -> str:
     return "\n".join(lines)
 
 
-async def show(nc: Client, watch: bool, interval: float = 2.0) -> None:
+async def show(nc: Client, watch: bool, interval: float = 2.0, deadline: float = 30.0) -> None:
+    """Print the table (every `interval` with `watch`); raises JetStreamUnavailable when the
+    JetStream API does not answer within `deadline` (a leader election takes seconds)."""
     while True:
-        text = table(await pool_statuses(nc))
+        text = table(await patiently("reading the pools", lambda: pool_statuses(nc), deadline))
         print("\x1b[2J\x1b[H" + text if watch else text, flush=True)
         if not watch:
             return

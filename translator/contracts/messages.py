@@ -205,11 +205,41 @@ class ScalingEvent(_Message):
     utilization: float
     running: int
     starting: int
-    host: str = ""
+    host: str = ""  # the scaler that decided (the leader, with several hosts)
+    shares: dict[str, int] = Field(default_factory=dict)  # host -> its workers of the pool
     timestamp: float = Field(default_factory=time.time)
 
 
-AlertKind = Literal["queue_high", "utilization_high", "scaling_failed"]
+class HostBounds(_Message):
+    """One pool on one host: how many workers it has, and may have."""
+
+    workers: int
+    minimum: int
+    maximum: int
+
+
+class ScalerAnnouncement(_Message):
+    """A scaler's host, as it tells the others every scaling check (KV bucket
+    TRANSLATOR_SCALERS, key `host.<host>`, expiring with the lease TTL)."""
+
+    host: str
+    pools: dict[str, HostBounds]
+    room: int  # how many more workers TRANSLATION_WORKERS allows on this host
+    timestamp: float = Field(default_factory=time.time)
+
+
+class PoolPlan(_Message):
+    """The leader's decision for a pool (key `plan.<pool>`): the pool-wide size, split into
+    each host's share."""
+
+    pool: str
+    desired: int
+    shares: dict[str, int]
+    leader: str
+    timestamp: float = Field(default_factory=time.time)
+
+
+AlertKind = Literal["queue_high", "utilization_high", "scaling_failed", "host_lost"]
 # The label values of the scaler's counters, exported at 0 from the start.
 ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
 SCALING_DIRECTIONS = ("up", "down")

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -35,6 +36,8 @@ class NatsSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     metrics_enabled: bool = True  # /metrics (Prometheus); tracing has its own OTEL_* switches
+    # this host's name in heartbeats and scaling plans (a scaler and its workers share it)
+    host_name: str = Field(default_factory=socket.gethostname, min_length=1)
 
 
 class TranslatorSettings(NatsSettings):

@@ -27,6 +27,9 @@ EVENTS_SUBJECTS = "translate.event.>"
 SCALING_EVENTS = "translate.event.scaling"
 ALERT_EVENTS = "translate.event.alert"
 HEARTBEAT_BUCKET = "TRANSLATOR_WORKERS"
+# the scalers of every host: their announcements, the leader's lease, its per-pool plans
+SCALERS_BUCKET = "TRANSLATOR_SCALERS"
+LEADER_KEY = "leader"
 
 HEADER_MSG_ID = "Nats-Msg-Id"
 HEADER_REPLY_TO = "Translate-Reply-To"

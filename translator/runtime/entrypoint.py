@@ -5,6 +5,7 @@ once, then the service until a signal stops it."""
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -15,6 +16,7 @@ from translator.runtime import logs, tracing
 from translator.runtime.health import check_ready
 
 S = TypeVar("S", bound=NatsSettings)
+log = logging.getLogger(__name__)
 
 
 def parser(prog: str, description: str | None) -> argparse.ArgumentParser:
@@ -35,4 +37,27 @@ def run_service(
         return check_ready(health_port)
     logs.configure(settings.log_level, settings.log_json)
     tracing.setup(service_name)
-    return anyio.run(serve, settings)
+    return explained(service_name, lambda: anyio.run(serve, settings))
+
+
+def explained(service_name: str, run: Callable[[], int]) -> int:
+    """`run()`; NATS or its JetStream API out of reach past their deadlines (a ConnectionError,
+    possibly inside a task group's exception group) is one clear log line and exit code 1."""
+    try:
+        return run()
+    except (ConnectionError, BaseExceptionGroup) as exc:
+        reason = _connection_error(exc)
+        if reason is None:
+            raise
+        log.error("%s cannot go on: %s", service_name, reason)
+        return 1
+
+
+def _connection_error(exc: BaseException) -> ConnectionError | None:
+    if isinstance(exc, ConnectionError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _connection_error(inner)) is not None:
+                return found
+    return None

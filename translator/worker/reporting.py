@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -15,6 +16,8 @@ from translator.contracts.messages import WorkerHeartbeat, WorkerState
 from translator.inference.models import ModelRegistry
 from translator.worker.results import Usage, WorkerIdentity
 from translator.worker.utilization import Counters, Utilization
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,6 +68,13 @@ class Reporter:
         )
 
     async def beat_forever(self, bucket: KeyValue) -> None:
+        """A beat every interval; an outage is logged when it starts and when it ends."""
+        failing: str | None = None
         while True:
-            await heartbeat.publish(bucket, self.heartbeat())
+            error = await heartbeat.publish(bucket, self.heartbeat())
+            if error and not failing:
+                log.warning("heartbeats not published: %s", error)
+            elif failing and not error:
+                log.info("heartbeats published again")
+            failing = error
             await anyio.sleep(self.interval)

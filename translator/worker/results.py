@@ -5,7 +5,6 @@ redelivered request cannot duplicate them; any other reply subject (an `_INBOX.`
 
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass
 
@@ -39,8 +38,7 @@ class WorkerIdentity:
     host: str
 
     @classmethod
-    def current(cls, pool: Pool, pid: int) -> WorkerIdentity:
-        host = socket.gethostname()
+    def current(cls, pool: Pool, pid: int, host: str) -> WorkerIdentity:
         return cls(pool, f"{host}-{pid}", f"{pool.value}_worker_{pid}", host)
 
 

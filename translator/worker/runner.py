@@ -27,7 +27,7 @@ async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
     nc = await connect(settings, f"translator-worker-{pool.value}")
     js = nc.jetstream()
     await ensure_topology(js, settings)
-    bucket = await heartbeat.heartbeat_bucket(js, settings.heartbeat_ttl)
+    bucket = await heartbeat.heartbeat_bucket(js, settings.heartbeat_ttl, settings.stream_replicas)
     worker = Worker(settings, pool, nc, ModelRegistry(settings))
     try:
         async with anyio.create_task_group() as tg:

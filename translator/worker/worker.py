@@ -39,7 +39,7 @@ class Worker:
         self.settings = settings
         self.pool = pool
         self.js: JetStreamContext = nc.jetstream()
-        self.who = WorkerIdentity.current(pool, os.getpid())
+        self.who = WorkerIdentity.current(pool, os.getpid(), settings.host_name)
         self.status = WorkerStatus(Utilization(settings.utilization_window))
         self.reporter = Reporter(self.who, self.status, models, settings.heartbeat_interval)
         self.spans = MessageSpans(pool, self.who.worker_id)

@@ -1,0 +1,154 @@
+"""One pool-wide scaling decision per interval, whatever the number of hosts.
+
+Every scaler announces its host (its workers per pool, its per-host bounds and room) in the KV
+bucket TRANSLATOR_SCALERS, replicated like every stream, whose TTL is the lease's. One scaler
+holds the lease (key `leader`: created atomically, renewed every check, gone with the TTL when
+its holder dies). The leader applies the 0.4.9 rules once to the whole pool (its queue, every
+host's workers, the hosts' bounds added up) and splits the result into per-host shares
+(`split`), written as the pool's plan (`plan.<pool>`); every scaler, the leader too, applies its
+own share. Every scaler watches the announcements; a host whose announcement expires is
+reported by the leader (the next one, when the lost host was the leader): its share goes to the
+others, and an alert says so."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import nats.errors
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.kv import KeyValue
+
+from scaler.observe import SERVING, PoolView
+from scaler.policy import PoolRule, PoolState
+from translator.bus.retry import patiently
+from translator.contracts.messages import HostBounds, PoolPlan, ScalerAnnouncement, encode
+from translator.contracts.subjects import LEADER_KEY, SCALERS_BUCKET, Pool
+
+log = logging.getLogger(__name__)
+_HOST_PREFIX = "host."
+_STREAM = f"KV_{SCALERS_BUCKET}"
+_SUBJECTS = f"$KV.{SCALERS_BUCKET}."
+
+
+async def scalers_bucket(js: JetStreamContext, ttl: float, replicas: int) -> KeyValue:
+    """The bucket, created on first use; its TTL is the lease's."""
+
+    async def open_or_create() -> KeyValue:
+        try:
+            return await js.key_value(SCALERS_BUCKET)
+        except nats.js.errors.BucketNotFoundError:
+            config = KeyValueConfig(
+                bucket=SCALERS_BUCKET, ttl=ttl, storage=StorageType.MEMORY, replicas=replicas
+            )
+            try:
+                return await js.create_key_value(config)
+            except nats.js.errors.BadRequestError:  # another scaler created it in between
+                return await js.key_value(SCALERS_BUCKET)
+
+    return await patiently("scalers bucket", open_or_create)
+
+
+def _key(host: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in host)
+
+
+class Coordination:
+    def __init__(self, js: JetStreamContext, bucket: KeyValue, host: str) -> None:
+        self.js = js
+        self.bucket = bucket
+        self.host = host
+        self.known: set[str] = set()  # the hosts this scaler has seen announced
+        self.lost: set[str] = set()  # seen, then gone: reported by whoever leads next
+
+    async def announce(self, pools: dict[Pool, HostBounds], room: int) -> None:
+        bounds = {pool.value: b for pool, b in pools.items()}
+        message = ScalerAnnouncement(host=self.host, pools=bounds, room=room)
+        await self.bucket.put(_HOST_PREFIX + _key(self.host), encode(message))
+
+    async def lead(self) -> bool:
+        """Take the lease if it is free, renew it if it is ours; whether we hold it now."""
+        try:
+            await self.bucket.create(LEADER_KEY, self.host.encode())
+            log.info("scaler %s leads the pool-wide scaling decisions", self.host)
+            return True
+        except nats.js.errors.KeyWrongLastSequenceError:
+            pass
+        try:
+            entry = await self.bucket.get(LEADER_KEY)
+        except nats.js.errors.KeyNotFoundError:
+            return False  # expired in between: the next check takes it
+        if (entry.value or b"").decode() != self.host or entry.revision is None:
+            return False
+        try:
+            await self.bucket.update(LEADER_KEY, self.host.encode(), last=entry.revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return False
+        return True
+
+    async def survey_hosts(self) -> dict[str, ScalerAnnouncement]:
+        """Every live host's announcement. Read
+        from the bucket's stream (subjects, then each one's last message): `KeyValue.keys()`
+        would leave an ephemeral consumer behind on every call."""
+        info = await self.js.stream_info(_STREAM, subjects_filter=f"{_SUBJECTS}{_HOST_PREFIX}>")
+        hosts: dict[str, ScalerAnnouncement] = {}
+        for subject in info.state.subjects or {}:
+            try:
+                msg = await self.js.get_last_msg(_STREAM, subject)
+            except nats.js.errors.NotFoundError:
+                continue  # expired between the two calls
+            if msg.data and (msg.headers or {}).get("KV-Operation") not in ("DEL", "PURGE"):
+                seen = ScalerAnnouncement.model_validate_json(msg.data)
+                hosts[seen.host] = seen
+        self.lost = (self.lost | (self.known - set(hosts))) - set(hosts)
+        self.known = set(hosts)
+        return hosts
+
+    async def publish_plan(self, plan: PoolPlan) -> None:
+        await self.bucket.put(f"plan.{plan.pool}", encode(plan))
+
+    async def plan(self, pool: Pool) -> PoolPlan | None:
+        try:
+            entry = await self.bucket.get(f"plan.{pool.value}")
+        except (nats.js.errors.KeyNotFoundError, nats.errors.TimeoutError):
+            return None
+        return PoolPlan.model_validate_json(entry.value) if entry.value else None
+
+
+def split(desired: int, hosts: dict[str, HostBounds], rooms: dict[str, int]) -> dict[str, int]:
+    """`desired` workers as per-host shares, moving as few workers as possible: each host
+    starts from what it has (within its bounds); one at a time, a worker is added to the host
+    with the fewest that has room, or taken from the one with the most above its minimum."""
+    shares = {h: max(b.minimum, min(b.workers, b.maximum)) for h, b in hosts.items()}
+    room = {h: rooms.get(h, 0) - (shares[h] - b.workers) for h, b in hosts.items()}
+    while sum(shares.values()) < desired:
+        open_ = [h for h in hosts if shares[h] < hosts[h].maximum and room[h] > 0]
+        if not open_:
+            break
+        host = min(open_, key=lambda h: (shares[h], h))
+        shares[host] += 1
+        room[host] -= 1
+    while sum(shares.values()) > desired:
+        above = [h for h in hosts if shares[h] > hosts[h].minimum]
+        if not above:
+            break
+        host = max(above, key=lambda h: (shares[h], h))
+        shares[host] -= 1
+    return shares
+
+
+def pool_wide(seen: PoolView, hosts: dict[str, HostBounds]) -> PoolState:
+    """The pool as the rules see it across hosts: its queue, every host's workers (those not
+    serving yet are capacity on its way), the busy fraction of every serving worker."""
+    total = sum(b.workers for b in hosts.values())
+    running = sum(1 for b in seen.heartbeats if b.state in SERVING)
+    state = seen.state
+    return replace(state, running=min(running, total), starting=max(total - running, 0))
+
+
+def pool_rule(rule: PoolRule, hosts: dict[str, HostBounds]) -> PoolRule:
+    """The 0.4.9 rule with the hosts' bounds added up (MIN_/MAX_*_WORKERS are per host)."""
+    minimum = sum(b.minimum for b in hosts.values())
+    return replace(rule, minimum=minimum, maximum=sum(b.maximum for b in hosts.values()))
