@@ -70,19 +70,45 @@ def seconds(duration: str) -> float:
     return int(match.group(1) or 0) * 60 + float(match.group(2) or 0)
 
 
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    """`docker-compose config`: the file as Docker Compose reads it, variables resolved."""
+def compose_config(*files: str) -> dict[str, Any]:
+    """`docker-compose config`: the files as Docker Compose reads them, variables resolved."""
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.fail("docker-compose not found: `apt-get install docker-compose` (make test does)")
     done = subprocess.run(
-        [binary, "-f", str(ROOT / "docker-compose.yml"), "config"],
+        [binary, *(arg for f in files for arg in ("-f", str(ROOT / f))), "config"],
         capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     config: dict[str, Any] = yaml.safe_load(done.stdout)
     return config
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return compose_config("docker-compose.yml")
+
+
+def test_compose_cluster_file_runs_three_nats_nodes_and_replicates_everything() -> None:
+    """docker-compose.cluster.yml over the one-host file: the multi-host set-up on one machine."""
+    services = compose_config("docker-compose.yml", "docker-compose.cluster.yml")["services"]
+    nodes = ["nats", "nats-2", "nats-3"]
+    assert set(nodes) <= set(services)
+    names = [services[n]["environment"]["NATS_SERVER_NAME"] for n in nodes]
+    assert names == ["nats-1", "nats-2", "nats-3"]
+    for node in nodes:
+        assert services[node]["command"] == ["--config", "/etc/nats/cluster.conf"]
+        for mount in _volumes(services[node]):
+            if mount["type"] == "bind":
+                assert Path(mount["source"]).exists(), mount
+    conf = (DEPLOY / "nats" / "cluster.conf").read_text()
+    assert re.findall(r"nats-route://(nats-\d):6222", conf) == names
+    for name, settings_class in (("translator", ScalerSettings), ("zmq_compat", ShimSettings)):
+        env = services[name]["environment"]
+        settings = check_environment(env, settings_class)
+        assert isinstance(settings, TranslatorSettings)
+        assert settings.stream_replicas == 3
+        assert (settings.nats_url or "").split(",") == [f"nats://{n}:4222" for n in names]
 
 
 def k8s_documents() -> Iterator[tuple[str, dict[str, Any]]]:

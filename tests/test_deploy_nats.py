@@ -12,7 +12,16 @@ import nats.errors
 import pytest
 
 from tests.gateway import gateway, shim
-from tests.support import ROOT, Models, running_worker, shim_env, worker_env
+from tests.support import (
+    ROOT,
+    Models,
+    free_port,
+    shim_env,
+    start_scaler,
+    stop_process,
+    worker_env,
+)
+from tests.test_health import health_port, wait_status
 from translator.bus.embedded import EmbeddedNats
 from translator.contracts.subjects import Pool, request_stream
 
@@ -48,8 +57,15 @@ async def test_each_service_works_with_its_own_user_and_no_more(
     config = local_config(tmp_path)
     with EmbeddedNats(tmp_path / "nats", config=config, env=PASSWORDS) as server:
         translator = await nats.connect(server.url, user="translator", password="t-secret")
-        worker = as_user(worker_env(server.url, models), "translator")
-        async with running_worker(translator, worker, Pool.NORMAL, log):
+        http = free_port()
+        scaler_env = worker_env(
+            server.url, models, NORMAL_WORKERS=1, ANY_WORKERS=0, SCALING_CHECK_INTERVAL=0.5,
+            SCALER_HEALTH_PORT=http,
+        )  # fmt: skip
+        scaler = start_scaler(as_user(scaler_env, "translator"), tmp_path / "scaler.log")
+        try:
+            assert health_port(tmp_path / "scaler.log") == http
+            await wait_status(http, "/ready", 200)  # its worker runs as `translator` too
             with shim(as_user(shim_env(server.url), "zmq_compat"), log) as ports:
                 async with gateway(ports) as gw:
                     results = await gw.results_for(await gw.request("Hello", ["fr", "de"]))
@@ -61,6 +77,11 @@ async def test_each_service_works_with_its_own_user_and_no_more(
             status = await anyio.run_process(
                 [sys.executable, "-m", "translator", "status"], env=client, check=False
             )
+        finally:
+            assert stop_process(scaler) == 0
+        scaler_log = (tmp_path / "scaler.log").read_text()
+        assert "leads the pool-wide scaling decisions" in scaler_log  # its lease, in its bucket
+        assert "Permissions Violation" not in scaler_log
 
         shim_user = await nats.connect(server.url, user="zmq_compat", password="z-secret")
         with pytest.raises(nats.errors.TimeoutError):  # a permissions violation: no answer

@@ -104,6 +104,13 @@ class EmbeddedNats:
         stop(process, grace)
         log.info("embedded nats-server stopped")
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash (tests of a cluster losing a node)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
     def __enter__(self) -> EmbeddedNats:
         return self.start()
 

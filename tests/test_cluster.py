@@ -1,0 +1,102 @@
+"""A real 3-node JetStream cluster (the deployed cluster.conf, STREAM_REPLICAS=3, each process
+with its own NATS user): the services start against a server list, the requests stream's leader
+node is killed under load, then the heartbeat bucket's; nothing is lost or duplicated, and the
+scaler keeps observing."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.cluster import PASSWORDS, as_user, leader, nats_cluster
+from tests.support import (
+    Models,
+    collect_results,
+    free_port,
+    publish_request,
+    request,
+    start_scaler,
+    stop_process,
+    stored_count,
+    worker_env,
+)
+from tests.test_health import health_port, wait_status
+from tests.test_metrics import value, wait_metric
+from translator.bus.connection import connect
+from translator.bus.retry import patiently
+from translator.contracts.settings import NatsSettings
+from translator.contracts.subjects import (
+    HEARTBEAT_BUCKET,
+    RESULTS_STREAM,
+    SCALERS_BUCKET,
+    Pool,
+    request_stream,
+)
+
+pytestmark = pytest.mark.anyio
+REPLY = "translate.result.cluster"
+N = 120
+
+
+def settings(url: str, user: str) -> NatsSettings:
+    password = PASSWORDS[f"{user.upper()}_NATS_PASSWORD"]
+    return NatsSettings(nats_url=url, nats_user=user, nats_password=password)
+
+
+async def test_a_three_node_cluster_loses_a_leader_node_and_nothing_is_lost(
+    models: Models, tmp_path: Path
+) -> None:
+    with nats_cluster(tmp_path / "cluster") as cluster:
+        http = free_port()
+        env = worker_env(
+            cluster.url, models, STREAM_REPLICAS=3, NORMAL_WORKERS=1, ANY_WORKERS=0,
+            ENABLE_DYNAMIC_SCALING="false", METRICS_INTERVAL=0.2, SCALER_HEALTH_PORT=http,
+            HEARTBEAT_TTL=4,
+        )  # fmt: skip
+        log = tmp_path / "scaler.log"
+        scaler = start_scaler(as_user(env, "translator"), log)
+        nc = await connect(settings(cluster.url, "translator"), "tests-reader")
+        client = await connect(settings(cluster.url, "client"), "tests-client")
+        try:
+            assert health_port(log) == http
+            await wait_status(http, "/ready", 200, timeout=120)
+            js = nc.jetstream()
+            for stream in (request_stream(Pool.NORMAL), RESULTS_STREAM, f"KV_{HEARTBEAT_BUCKET}",
+                           f"KV_{SCALERS_BUCKET}"):  # fmt: skip
+                assert (await js.stream_info(stream)).config.num_replicas == 3, stream
+
+            # under load, the node leading the requests stream dies, then comes back
+            sent = [request(text=f"cluster {i}") for i in range(N)]
+            victim = await leader(js, request_stream(Pool.NORMAL))
+            for i, req in enumerate(sent):
+                if i == N // 3:
+                    cluster.kill(victim)
+                await patiently(f"publishing {i}", partial(publish_request, client, req, REPLY))
+                await anyio.sleep(1 / 30)
+            cluster.start(victim)
+            results = await collect_results(nc, REPLY, N, timeout=120)
+            assert sorted(r.task_id for r in results) == sorted(r.task_id for r in sent)
+            assert all(r.status == "ok" for r in results)
+            await anyio.sleep(2)  # a redelivered request would store a second result by now
+            assert await stored_count(nc, RESULTS_STREAM, REPLY) == N  # none duplicated
+
+            # the node leading the heartbeat bucket dies: the scaler keeps observing
+            victim = await leader(js, f"KV_{HEARTBEAT_BUCKET}")
+            cluster.kill(victim)
+            await anyio.sleep(8)  # two heartbeat TTLs: stale beats would have expired
+            await wait_metric(http, "translator_scaler_observing", 1)
+            samples = await wait_metric(
+                http, "translator_workers", 1, pool="normal", state="running"
+            )
+            assert value(samples, "translator_queue_depth", pool="normal") == 0
+            await wait_status(http, "/ready", 200, timeout=60)
+        finally:
+            await nc.close()
+            await client.close()
+            assert stop_process(scaler) == 0
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert "forced exit" not in text
