@@ -18,41 +18,21 @@ from dataclasses import replace
 import nats.errors
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
 from scaler.observe import SERVING, PoolView
 from scaler.policy import PoolRule, PoolState
-from translator.bus.retry import patiently
+from translator.bus import buckets
 from translator.contracts.messages import HostBounds, PoolPlan, ScalerAnnouncement, encode
 from translator.contracts.subjects import LEADER_KEY, SCALERS_BUCKET, Pool
 
 log = logging.getLogger(__name__)
 _HOST_PREFIX = "host."
-_STREAM = f"KV_{SCALERS_BUCKET}"
-_SUBJECTS = f"$KV.{SCALERS_BUCKET}."
 
 
 async def scalers_bucket(js: JetStreamContext, ttl: float, replicas: int) -> KeyValue:
-    """The bucket, created on first use; its TTL is the lease's."""
-
-    async def open_or_create() -> KeyValue:
-        try:
-            return await js.key_value(SCALERS_BUCKET)
-        except nats.js.errors.BucketNotFoundError:
-            config = KeyValueConfig(
-                bucket=SCALERS_BUCKET, ttl=ttl, storage=StorageType.MEMORY, replicas=replicas
-            )
-            try:
-                return await js.create_key_value(config)
-            except nats.js.errors.BadRequestError:  # another scaler created it in between
-                return await js.key_value(SCALERS_BUCKET)
-
-    return await patiently("scalers bucket", open_or_create)
-
-
-def _key(host: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in host)
+    """The bucket; its TTL is the lease's."""
+    return await buckets.bucket(js, SCALERS_BUCKET, ttl, replicas)
 
 
 class Coordination:
@@ -66,7 +46,7 @@ class Coordination:
     async def announce(self, pools: dict[Pool, HostBounds], room: int) -> None:
         bounds = {pool.value: b for pool, b in pools.items()}
         message = ScalerAnnouncement(host=self.host, pools=bounds, room=room)
-        await self.bucket.put(_HOST_PREFIX + _key(self.host), encode(message))
+        await self.bucket.put(_HOST_PREFIX + buckets.safe_key(self.host), encode(message))
 
     async def lead(self) -> bool:
         """Take the lease if it is free, renew it if it is ours; whether we hold it now."""
@@ -89,19 +69,10 @@ class Coordination:
         return True
 
     async def survey_hosts(self) -> dict[str, ScalerAnnouncement]:
-        """Every live host's announcement. Read
-        from the bucket's stream (subjects, then each one's last message): `KeyValue.keys()`
-        would leave an ephemeral consumer behind on every call."""
-        info = await self.js.stream_info(_STREAM, subjects_filter=f"{_SUBJECTS}{_HOST_PREFIX}>")
-        hosts: dict[str, ScalerAnnouncement] = {}
-        for subject in info.state.subjects or {}:
-            try:
-                msg = await self.js.get_last_msg(_STREAM, subject)
-            except nats.js.errors.NotFoundError:
-                continue  # expired between the two calls
-            if msg.data and (msg.headers or {}).get("KV-Operation") not in ("DEL", "PURGE"):
-                seen = ScalerAnnouncement.model_validate_json(msg.data)
-                hosts[seen.host] = seen
+        """Every live host's announcement."""
+        entries = await buckets.read(self.js, SCALERS_BUCKET, _HOST_PREFIX)
+        found = [ScalerAnnouncement.model_validate_json(v) for v in entries.values.values()]
+        hosts = {seen.host: seen for seen in found}
         self.lost = (self.lost | (self.known - set(hosts))) - set(hosts)
         self.known = set(hosts)
         return hosts
