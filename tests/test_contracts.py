@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from translator.contracts.errors import InvalidRequest
-from translator.contracts.messages import TranslationResult, decode_request, peek_message_id
+from translator.contracts.messages import (
+    TranslationResult,
+    decode_request,
+    is_identifier,
+    peek_message_id,
+)
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import Pool, request_stream, request_subject, result_msg_id
 
@@ -110,3 +117,36 @@ def test_settings_reject_an_unknown_quantization_level(monkeypatch: pytest.Monke
     monkeypatch.setenv("QUANTIZATION_LEVEL", "int3")
     with pytest.raises(ValueError, match="quantization_level"):
         TranslatorSettings()
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        (b"[" * 50_000 + b"]" * 50_000, "not JSON"),  # nested too deep for the parser
+        (b'{"messageId": "m", "timestamp": ' + b"9" * 5_000 + b"}", "not JSON"),  # 5,000 digits
+        (
+            b'{"messageId": "m", "taskId": "' + b"t" * 257 + b'", "text": "x", '
+            b'"targetLanguages": ["fr"]}',
+            "taskId",
+        ),
+        (b'{"messageId": "a\\r\\nX: y", "text": "x", "targetLanguages": ["fr"]}', "messageId"),
+        (b'{"messageId": "m", "text": "\\ud800", "targetLanguages": ["fr"]}', "lone surrogate"),
+        (
+            json.dumps({"messageId": "m", "text": "x", "targetLanguages": ["fr"] * 65}).encode(),
+            "targetLanguages",
+        ),
+    ],
+)
+def test_request_bounds_refuse_crafted_frames_with_a_reason(frame: bytes, reason: str) -> None:
+    with pytest.raises(InvalidRequest, match=reason):
+        decode_request(frame)
+
+
+def test_request_ids_that_travel_are_bounded_and_printable() -> None:
+    assert is_identifier("0b9d6c1e-3f5a-4a8e-9f6f-1c2d3e4f5a6b")
+    assert is_identifier("émoji 😂 ok")
+    assert not is_identifier("x" * 257)
+    assert not is_identifier("a\nb")
+    assert not is_identifier("")
+    assert not is_identifier(None)
+    assert peek_message_id(b'{"messageId": "' + b"m" * 300 + b'"}') is None

@@ -292,3 +292,18 @@ async def test_requests_are_refused_while_nats_is_down_and_served_when_it_is_bac
     assert error["error"].startswith("translation service unavailable")
     assert error["messageId"] == down["messageId"]
     assert answer["fr"]["type"] == "translation_completed"
+
+
+def test_a_frame_too_large_is_refused_with_the_ids_the_gateway_matches_on() -> None:
+    """The gateway's REST path matches errors on taskId: read it from the frame's bytes."""
+    from zmq_compat import protocol
+    from zmq_compat.errors import BadFrame
+
+    frame = json.dumps(
+        {"taskId": "t-1", "messageId": "m-1", "text": "a" * 5_000, "conversationId": "c-1"}
+    ).encode()
+    with pytest.raises(BadFrame) as refused:
+        protocol.parse(frame, max_bytes=1_000, max_text_length=10_000)
+    bad = refused.value
+    assert (bad.task_id, bad.message_id, bad.conversation_id) == ("t-1", "m-1", "c-1")
+    assert bad.reason.startswith("frame too large")

@@ -11,12 +11,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from translator.contracts.errors import InvalidRequest
-from translator.contracts.messages import TranslationRequest, TranslationResult, decode_request
+from translator.contracts.messages import (
+    TranslationRequest,
+    TranslationResult,
+    decode_request,
+    is_identifier,
+    loads,
+)
 from zmq_compat.errors import BadFrame
 
 TRANSLATOR_VERSION = "1.0.0"
-_MESSAGE_ID = re.compile(rb'"messageId"\s*:\s*"([^"\\]{1,256})"')
 _PEEK_BYTES = 65_536
+
+
+def _peek(frame: bytes, key: str) -> str | None:
+    """A string field read straight from the bytes of a frame too large to parse."""
+    match = re.search(rb'"%s"\s*:\s*"([^"\\]{1,256})"' % key.encode(), frame[:_PEEK_BYTES])
+    value = match.group(1).decode("utf-8", "replace") if match else None
+    return value if is_identifier(value) else None
 
 
 @dataclass(frozen=True)
@@ -29,9 +41,11 @@ def dumps(payload: dict[str, Any]) -> bytes:
 
 
 def _fields(payload: Any) -> dict[str, str | None]:
+    """The ids of a bad request that can be echoed back: bounded, printable ones only."""
+
     def text(key: str) -> str | None:
         value = payload.get(key) if isinstance(payload, dict) else None
-        return value if isinstance(value, str) and value else None
+        return value if is_identifier(value) else None
 
     return {
         "message_id": text("messageId"),
@@ -43,21 +57,23 @@ def _fields(payload: Any) -> dict[str, str | None]:
 def parse(frame: bytes, max_bytes: int, max_text_length: int) -> Ping | TranslationRequest:
     """A ping or a valid request; BadFrame (with what could be read of it) otherwise."""
     if len(frame) > max_bytes:
-        match = _MESSAGE_ID.search(frame[:_PEEK_BYTES])
-        message_id = match.group(1).decode() if match else None
         raise BadFrame(
-            f"frame too large: {len(frame)} bytes, the maximum is {max_bytes}", message_id
+            f"frame too large: {len(frame)} bytes, the maximum is {max_bytes}",
+            _peek(frame, "messageId"),
+            _peek(frame, "taskId"),
+            _peek(frame, "conversationId"),
         )
-    try:
-        payload = json.loads(frame)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadFrame(f"invalid request: not JSON ({exc})") from exc
+    payload = loads(frame)
+    if payload is None:
+        raise BadFrame("invalid request: not JSON (or nested too deep, or a number too long)")
     kind = payload.get("type") if isinstance(payload, dict) else None
+    if kind is not None and not isinstance(kind, str):
+        raise BadFrame("invalid request: type is not a string", **_fields(payload))
     if kind == "ping":
         stamp = payload.get("timestamp")
         return Ping(stamp if isinstance(stamp, int | float) else None)
     if kind not in (None, "translation"):
-        raise BadFrame(f"unknown message type {kind!r}", **_fields(payload))
+        raise BadFrame(f"unknown message type {kind[:64]!r}", **_fields(payload))
     try:
         request = decode_request(frame)
     except InvalidRequest as exc:

@@ -95,6 +95,10 @@ class Shim:
         except BadFrame as bad:
             await self._refuse(bad)
             return
+        except Exception as exc:  # a frame nobody foresaw: refused, and the shim goes on
+            log.exception("zmq_compat: a frame could not be read")
+            await self._refuse(BadFrame(f"invalid request: {type(exc).__name__}"))
+            return
         if isinstance(parsed, protocol.Ping):
             self.counts["ping"] += 1
             await self._send(protocol.pong(self.pub_port, self.pull_port))
@@ -138,6 +142,12 @@ class Shim:
             log.warning("zmq_compat: request %s not queued: %r", request.task_id, exc)
             trace.get_current_span().set_status(trace.StatusCode.ERROR, UNAVAILABLE)
             await self._answer_error(request, UNAVAILABLE, "unavailable")
+        except Exception as exc:  # the one broad except of a request's fate: answered, never lost
+            log.exception("zmq_compat: request %s could not be queued", request.task_id)
+            trace.get_current_span().set_status(trace.StatusCode.ERROR, repr(exc))
+            await self._answer_error(
+                request, f"translation failed: {type(exc).__name__}", "invalid"
+            )
         else:
             self.counts["accepted"] += 1
 

@@ -8,7 +8,7 @@ import json
 import re
 import time
 import uuid
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -42,15 +42,45 @@ def new_task_id() -> str:
     return str(uuid.uuid4())
 
 
+# Identifiers travel in NATS headers (Nats-Msg-Id) and back to the gateway: bounded, printable.
+MAX_ID_LENGTH = 256
+MAX_TARGETS = 64  # target languages in one request (ISO 639-1 has 184 codes)
+_IDENTIFIER = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_ID_LENGTH}}}")
+
+
+def is_identifier(value: object) -> bool:
+    """A taskId, messageId or conversationId fit to travel: 1-256 characters, none a control
+    character (a line break would end a NATS header)."""
+    return isinstance(value, str) and _IDENTIFIER.fullmatch(value) is not None
+
+
+def _identifier(value: str) -> str:
+    if not is_identifier(value):
+        raise ValueError(
+            f"at most {MAX_ID_LENGTH} characters, no control characters ({len(value)} given)"
+        )
+    return value
+
+
 class TranslationRequest(_Message):
     task_id: str = Field(default_factory=new_task_id, min_length=1)
     message_id: str = Field(min_length=1)
     text: str = Field(min_length=1)
     source_language: str = "fr"
-    target_languages: tuple[str, ...] = Field(min_length=1)
+    target_languages: tuple[str, ...] = Field(min_length=1, max_length=MAX_TARGETS)
     conversation_id: str = ""
     model_type: ModelType = "basic"
     timestamp: float | None = None
+
+    @field_validator("task_id", "message_id")
+    @classmethod
+    def _ids(cls, value: str) -> str:
+        return _identifier(value)
+
+    @field_validator("conversation_id")
+    @classmethod
+    def _conversation(cls, value: str) -> str:
+        return value and _identifier(value)
 
     @field_validator("text")
     @classmethod
@@ -267,12 +297,15 @@ def decode_request(data: bytes, fallback_task_id: str | None = None) -> Translat
 
     A request without `taskId` takes `fallback_task_id` (a worker passes one derived from the
     stream sequence, so a redelivery keeps the same id and results stay de-duplicated)."""
-    try:
-        payload = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRequest(f"not JSON ({exc})") from exc
+    payload = loads(data)
+    if payload is None:
+        raise InvalidRequest("not JSON")
     if not isinstance(payload, dict):
         raise InvalidRequest("not a JSON object")
+    try:  # a lone surrogate (`"\\ud800"`) decodes, but can be neither stored nor sent
+        json.dumps(payload, ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidRequest("text that is not valid Unicode (a lone surrogate)") from exc
     if fallback_task_id and not payload.get("taskId"):
         payload["taskId"] = fallback_task_id
     try:
@@ -289,11 +322,17 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def loads(data: bytes) -> Any:
+    """JSON from the wire, or None when it is not: invalid UTF-8 or JSON, nesting too deep for
+    the parser (RecursionError), an integer beyond Python's 4,300 digits (ValueError)."""
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, ValueError, RecursionError):  # JSONDecodeError is a ValueError
+        return None
+
+
 def peek_message_id(data: bytes) -> str | None:
     """The messageId of a request that failed validation, when one can be read."""
-    try:
-        payload = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
+    payload = loads(data)
     value = payload.get("messageId") if isinstance(payload, dict) else None
-    return value if isinstance(value, str) and value else None
+    return value if is_identifier(value) else None
