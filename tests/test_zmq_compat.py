@@ -4,6 +4,7 @@ a real nats-server and real workers."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ from tests.support import (
     free_port,
     running_worker,
     shim_env,
+    shim_ports,
+    start_shim,
     start_worker,
     stop_process,
     wait_for_heartbeat,
@@ -307,3 +310,75 @@ def test_a_frame_too_large_is_refused_with_the_ids_the_gateway_matches_on() -> N
     bad = refused.value
     assert (bad.task_id, bad.message_id, bad.conversation_id) == ("t-1", "m-1", "c-1")
     assert bad.reason.startswith("frame too large")
+
+
+def fate_of(gw: Gateway, sent: dict[str, Any]) -> str | None:
+    """`completed` or `error` for a request of one target, as the gateway would see it."""
+    for m in gw.received:
+        if (
+            m.get("type") == "translation_completed"
+            and m["result"]["messageId"] == sent["messageId"]
+        ):
+            return "completed"
+        if m.get("type") == "translation_error" and m.get("messageId") == sent["messageId"]:
+            return "error"
+    return None
+
+
+async def test_a_shim_stopped_right_after_a_burst_gives_every_request_a_fate(
+    nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
+) -> None:
+    """SIGTERM within milliseconds of the last of 40 requests: the shim drains PULL and its
+    buffer before it exits; the results reach the gateway through the next shim."""
+    log = tmp_path / "log"
+    pull, pub = free_port(), free_port()
+    env = shim_env(nats_server.url, TRANSLATOR_ZMQ_PULL_PORT=pull, TRANSLATOR_ZMQ_PUB_PORT=pub)
+    gw = Gateway(pull, pub)
+    try:
+        first = start_shim(env, log)
+        try:
+            shim_ports(log)
+            await gw.connected()
+            sent = [await gw.request(f"burst {i}", ["fr"]) for i in range(40)]
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(30) == 0
+        finally:
+            stop_process(first)
+        async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
+            with shim(env, log):  # same ports: the gateway's sockets reconnect by themselves
+                with anyio.fail_after(60):
+                    while any(fate_of(gw, s) is None for s in sent):
+                        await gw.read_one()
+    finally:
+        gw.close()
+    assert [fate_of(gw, s) for s in sent] == ["completed"] * 40
+    assert re.search(
+        r"zmq_compat stopped: \d+ frames taken from PULL while stopping", log.read_text()
+    )
+
+
+async def test_a_shim_stopped_while_nats_is_down_answers_what_it_holds(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    env = shim_env(nats_server.url, ZMQ_PUBLISH_TIMEOUT=1, ZMQ_DRAIN_TIMEOUT=5)
+    process = start_shim(env, log)
+    try:
+        gw = Gateway(*shim_ports(log))
+        try:
+            await gw.connected()
+            nats_server.stop()
+            sent = [await gw.request(f"held {i}", ["fr"]) for i in range(100)]
+            process.send_signal(signal.SIGTERM)
+            with anyio.fail_after(60):
+                while any(fate_of(gw, s) is None for s in sent):
+                    await gw.read_one()
+        finally:
+            gw.close()
+        assert process.wait(30) == 0
+    finally:
+        stop_process(process)
+    assert [fate_of(gw, s) for s in sent] == ["error"] * 100
+    text = log.read_text()
+    assert "zmq_compat stopped" in text
+    assert "Traceback" not in text

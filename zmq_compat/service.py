@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 
 import anyio
+import nats.errors
 from nats.aio.client import Client
 from prometheus_client.core import Metric
 
@@ -49,22 +51,39 @@ async def run(settings: ShimSettings) -> int:
         telemetry.register(readiness)
         metrics = telemetry.prometheus_text
     health = HealthServer(readiness.check, metrics)
+    stopping = anyio.Event()
     async with anyio.create_task_group() as tg:
-        tg.start_soon(stop_on_signal, tg.cancel_scope.cancel)
+
+        def stop() -> None:  # before the shim serves, a stop is immediate; then, a drain
+            stopping.set()
+            if readiness.shim is None:
+                tg.cancel_scope.cancel()
+
+        tg.start_soon(stop_on_signal, stop)
         await tg.start(health.serve, settings.health_host, settings.zmq_health_port)
         readiness.nc = nc = await connect(settings, f"zmq-compat-{settings.zmq_shim_name}")
         await ensure_topology(nc.jetstream(), settings)
-        readiness.shim = shim = Shim(settings, nc)
+        shim = Shim(settings, nc)
         shim.bind()
+        readiness.shim = shim
         try:
-            await tg.start(shim.receive)
-            tg.start_soon(shim.track_subscribers)
-            tg.start_soon(shim.forward_results)
-            log.info("zmq_compat ready (session %s)", shim.session_id)
-            await anyio.sleep_forever()
+            async with anyio.create_task_group() as work:
+                await work.start(shim.receive)
+                work.start_soon(shim.track_subscribers)
+                work.start_soon(shim.forward_results)
+                log.info("zmq_compat ready (session %s)", shim.session_id)
+                await stopping.wait()
+                await shim.drain(settings.zmq_drain_timeout)
+                work.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                 shim.close()
-                await nc.close()  # unacked results are redelivered to the next shim
-            log.info("zmq_compat stopped: %s", dict(shim.counts))
+                with contextlib.suppress(OSError, nats.errors.Error):
+                    await nc.close()  # unacked results are redelivered to the next shim
+            log.info(
+                "zmq_compat stopped: %d frames taken from PULL while stopping; %s",
+                shim.taken_on_stop,
+                dict(shim.counts),
+            )
+        tg.cancel_scope.cancel()
     return 0

@@ -35,6 +35,7 @@ from zmq_compat.settings import ShimSettings
 log = logging.getLogger(__name__)
 POOL_FULL = "translation pool full"
 UNAVAILABLE = "translation service unavailable: the queue (NATS) cannot be reached"
+STOPPING = "translation service stopping: the request was not queued"
 OUTCOMES = ("accepted", "pool_full", "unavailable", "invalid", "ping", "result_ok", "result_error")
 Received = tuple[TranslationRequest, tracing.Span]
 
@@ -55,6 +56,10 @@ class Shim:
         self._listening = anyio.Event()
         self.pull_port = 0
         self.pub_port = 0
+        self._reading = anyio.CancelScope()  # the PULL loop; `drain` cancels it
+        self._drained = anyio.Event()  # every request taken has had its fate
+        self._abandon = False
+        self.taken_on_stop = 0
 
     def bind(self) -> None:
         host = self.settings.zmq_bind_host
@@ -75,17 +80,49 @@ class Shim:
     # -- gateway -> NATS ---------------------------------------------------------------------
 
     async def receive(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Frames from PULL to the publishers, until `drain`: then the frames already queued
+        on PULL are taken too, and every buffered request gets its fate before this returns."""
         send, receive = anyio.create_memory_object_stream[Received](
             self.settings.zmq_request_buffer
         )
-        async with anyio.create_task_group() as tg, send:
-            for _ in range(self.settings.zmq_publishers):
-                tg.start_soon(self._publisher, receive.clone())
-            receive.close()
-            task_status.started()
-            while True:
-                frames = await self.pull.recv_multipart(copy=True)
-                await self._dispatch(frames[0], send)
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(self.settings.zmq_publishers):
+                    tg.start_soon(self._publisher, receive.clone())
+                receive.close()
+                task_status.started()
+                async with send:
+                    with self._reading:
+                        while True:
+                            frames = await self.pull.recv_multipart(copy=True)
+                            with anyio.CancelScope(shield=True):  # a frame taken is handled
+                                await self._dispatch(frames[0], send)
+                    self.taken_on_stop = await self._take_queued(send)
+        finally:
+            self._drained.set()
+
+    async def _take_queued(self, requests: anyio.abc.ObjectSendStream[Received]) -> int:
+        """The frames already queued on PULL, without waiting for more."""
+        taken = 0
+        while True:
+            try:
+                frames = await self.pull.recv_multipart(flags=zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                return taken
+            taken += 1
+            await self._dispatch(frames[0], requests)
+
+    async def drain(self, timeout: float) -> None:
+        """Stop taking frames, take those already queued, and give every buffered request its
+        fate (queued on NATS, or a `translation_error`) within `timeout`; past it, what is left
+        is answered with an error at once."""
+        self._reading.cancel()
+        with anyio.move_on_after(timeout):
+            await self._drained.wait()
+        if not self._drained.is_set():
+            self._abandon = True
+            with anyio.move_on_after(self.settings.zmq_publish_timeout + 1):
+                await self._drained.wait()
 
     async def _dispatch(self, frame: bytes, requests: anyio.abc.ObjectSendStream[Received]) -> None:
         try:
@@ -129,7 +166,10 @@ class Shim:
         async with requests:
             async for request, span in requests:
                 with trace.use_span(span, end_on_exit=True):
-                    await self._publish(request)
+                    if self._abandon:  # stopping, and out of time: answered, never dropped
+                        await self._answer_error(request, STOPPING, "unavailable")
+                    else:
+                        await self._publish(request)
 
     async def _publish(self, request: TranslationRequest) -> None:
         try:

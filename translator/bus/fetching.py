@@ -24,7 +24,10 @@ async def _fetch(sub: JetStreamContext.PullSubscription, size: int, timeout: flo
     except (TimeoutError, nats.errors.TimeoutError):
         return []
     except nats.errors.Error as exc:  # reconnecting, slow consumer...: try again shortly
-        log.warning("fetch failed: %s", exc)
+        if isinstance(exc, nats.errors.ConnectionClosedError):
+            log.debug("fetch: the connection is closed")  # our own stop: nothing to warn about
+        else:
+            log.warning("fetch failed: %s", exc)
         await anyio.sleep(min(timeout, 0.5))
         return []
     return msgs
