@@ -6,6 +6,7 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+import anyio
 import pytest
 from nats.aio.client import Client
 
@@ -21,8 +22,10 @@ from tests.support import (
     wait_for_heartbeat,
     worker_env,
 )
+from translator.bus import heartbeat
 from translator.bus.client import translate
 from translator.bus.embedded import EmbeddedNats
+from translator.contracts.messages import WorkerHeartbeat
 from translator.contracts.subjects import RESULTS_STREAM, Pool
 
 pytestmark = pytest.mark.anyio
@@ -129,3 +132,53 @@ async def test_worker_stopped_with_sigterm_mid_batch_finishes_it_and_loses_nothi
     assert finished_before_exit >= 1  # the batch in hand was finished, not dropped
     assert sorted(r.task_id for r in results) == sorted(q.task_id for q in queued)
     assert "stopped:" in log.read_text()
+
+
+async def test_a_killed_workers_batch_is_answered_within_seconds_with_the_default_ack_wait(
+    nats_server: EmbeddedNats, models: Models, tmp_path: Path
+) -> None:
+    """The default ACK_WAIT is short (a busy worker keeps its batch with `in_progress`): the
+    batch of a SIGKILLed worker goes to another one within seconds, not after 30 s."""
+    import time
+
+    from translator.bus.connection import connect
+    from translator.bus.topology import ensure_topology
+    from translator.contracts.settings import TranslatorSettings
+
+    defaults = TranslatorSettings(nats_url=nats_server.url)
+    nc = await connect(defaults, "tests")
+    await ensure_topology(nc.jetstream(), defaults)
+    consumer = await nc.jetstream().consumer_info("TRANSLATE_NORMAL", "workers")
+    assert consumer.config.ack_wait == defaults.ack_wait == 6.0
+    env = worker_env(nats_server.url, models, BASIC_MODEL=models.slow_t5, BATCH_SIZE=8)
+    del env["ACK_WAIT"]  # the default
+    log = tmp_path / "worker.log"
+    workers = {p.pid: p for p in (start_worker(env, Pool.NORMAL, log) for _ in range(2))}
+    try:
+        for pid in workers:
+            await wait_for_heartbeat(nc, pid, state="ready")
+        queued = [request(text=f"Slow message {i}") for i in range(6)]
+        for req in queued:
+            await publish_request(nc, req, "translate.result.ackwait")
+        beat = await busy(nc, set(workers))  # the worker holding a batch dies
+        stop_process(workers[beat.pid], signal.SIGKILL)
+        killed = time.monotonic()
+        results = await collect_results(nc, "translate.result.ackwait", 6, timeout=60)
+        answered = time.monotonic() - killed
+    finally:
+        for process in workers.values():
+            stop_process(process)
+        await nc.close()
+    assert beat.in_flight > 0
+    assert sorted(r.task_id for r in results) == sorted(q.task_id for q in queued)
+    assert answered < 20  # ACK_WAIT (6 s) and the slow model's batch; it was 30 s and more
+
+
+async def busy(nc: Client, pids: set[int], timeout: float = 60) -> WorkerHeartbeat:
+    """The first heartbeat, of one of `pids`, with requests in flight."""
+    with anyio.fail_after(timeout):
+        while True:
+            for beat in await heartbeat.read_all(nc.jetstream()):
+                if beat.pid in pids and beat.in_flight > 0:
+                    return beat
+            await anyio.sleep(0.05)

@@ -382,3 +382,36 @@ async def test_a_shim_stopped_while_nats_is_down_answers_what_it_holds(
     text = log.read_text()
     assert "zmq_compat stopped" in text
     assert "Traceback" not in text
+
+
+async def test_a_result_redelivered_after_a_lost_ack_reaches_the_gateway_once(
+    nc: Client, nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    """The same (taskId, targetLanguage) stored twice, as after a NATS restart that lost the
+    shim's ack: the gateway gets it once; another language of the same task still goes out."""
+    from translator.contracts.messages import TranslationResult, encode
+
+    def result(lang: str) -> bytes:
+        return encode(
+            TranslationResult(
+                task_id="t-dup",
+                message_id="m-dup",
+                status="ok",
+                translated_text="x",
+                source_language="en",
+                target_language=lang,
+            )
+        )
+
+    with shim(shim_env(nats_server.url), tmp_path / "log") as ports:
+        async with gateway(ports) as gw:
+            js = nc.jetstream()
+            for n, lang in enumerate(["fr", "fr", "de", "fr"]):
+                await js.publish(
+                    "translate.result.zmq_compat", result(lang), headers={"Nats-Msg-Id": f"r{n}"}
+                )
+            await gw.wait_for(lambda m: m.get("type") == "translation_completed", 2)
+            await gw.ping()
+            await gw.wait_for(lambda m: m.get("type") == "pong", 2)
+    completed = [m for m in gw.received if m.get("type") == "translation_completed"]
+    assert sorted(m["targetLanguage"] for m in completed) == ["de", "fr"]

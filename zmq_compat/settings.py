@@ -18,6 +18,7 @@ class ShimSettings(TranslatorSettings):
     zmq_publish_timeout: float = Field(default=2.0, gt=0)
     zmq_request_buffer: int = Field(default=1_000, ge=1)
     zmq_drain_timeout: float = Field(default=15.0, gt=0)  # a stop's time to queue what it holds
+    zmq_duplicate_window: float = Field(default=300.0, ge=0)  # a result is sent once within it
     zmq_results_batch: int = Field(default=256, ge=1)
     zmq_health_port: int = Field(default=8000, ge=0, le=65535)
     health_host: str = "0.0.0.0"

@@ -7,8 +7,9 @@ bounded buffer to concurrent publishers; a full pool or an unreachable NATS is a
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 
 import anyio
 import nats.errors
@@ -36,7 +37,10 @@ log = logging.getLogger(__name__)
 POOL_FULL = "translation pool full"
 UNAVAILABLE = "translation service unavailable: the queue (NATS) cannot be reached"
 STOPPING = "translation service stopping: the request was not queued"
-OUTCOMES = ("accepted", "pool_full", "unavailable", "invalid", "ping", "result_ok", "result_error")
+OUTCOMES = (
+    "accepted", "pool_full", "unavailable", "invalid", "ping", "result_ok", "result_error",
+    "result_duplicate",
+)  # fmt: skip
 Received = tuple[TranslationRequest, tracing.Span]
 
 
@@ -60,6 +64,7 @@ class Shim:
         self._drained = anyio.Event()  # every request taken has had its fate
         self._abandon = False
         self.taken_on_stop = 0
+        self._recent = Recent(settings.zmq_duplicate_window)
 
     def bind(self) -> None:
         host = self.settings.zmq_bind_host
@@ -242,6 +247,9 @@ class Shim:
             self.counts["bad_result"] += 1
             log.error("zmq_compat: dropped an unreadable result: %r", msg.data[:200])
             return
+        if self._recent.seen((result.task_id, result.target_language)):
+            self.counts["result_duplicate"] += 1  # redelivered after a lost ack: sent already
+            return
         self.counts[f"result_{result.status}"] += 1
         event = "translation_completed" if result.status == "ok" else "translation_error"
         attributes = tracing.messaging(
@@ -255,6 +263,29 @@ class Shim:
             attributes=attributes,
         ):
             await self._send(protocol.result_frame(result, self.session_id))
+
+
+class Recent:
+    """The results sent in the last `window` seconds (at most `limit`), by (taskId, target
+    language): JetStream redelivers a result whose ack was lost (a NATS restart), and the gateway
+    must not get it twice."""
+
+    def __init__(self, window: float, limit: int = 100_000) -> None:
+        self.window = window
+        self.limit = limit
+        self._sent: OrderedDict[tuple[str, str], float] = OrderedDict()
+
+    def seen(self, key: tuple[str, str]) -> bool:
+        """Whether `key` was sent within the window; if not, it is now."""
+        now = time.monotonic()
+        while self._sent and (
+            len(self._sent) >= self.limit or next(iter(self._sent.values())) < now - self.window
+        ):
+            self._sent.popitem(last=False)
+        if key in self._sent:
+            return True
+        self._sent[key] = now
+        return False
 
 
 def _bind(socket: zmq.asyncio.Socket, host: str, port: int) -> int:

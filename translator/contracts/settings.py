@@ -68,7 +68,7 @@ class TranslatorSettings(NatsSettings):
     batch_size: int = Field(default=32, ge=1)
     batch_window_ms: float = Field(default=20.0, ge=0)
     fetch_timeout: float = Field(default=1.0, gt=0)
-    ack_wait: float = Field(default=30.0, gt=0)
+    ack_wait: float = Field(default=6.0, gt=0)  # short: a busy worker sends in_progress
     max_deliver: int = Field(default=5, ge=1)
     max_ack_pending: int = Field(default=4_096, ge=1)
     retry_delay: float = Field(default=2.0, ge=0)
