@@ -5,6 +5,7 @@ unreadable request, a scale-down, a killed worker, then the shim stopped."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -206,7 +207,7 @@ async def _run_workload(
                 await gw.results_for(message)
         await publish_raw(nc, Pool.NORMAL, b"{not json", "translate.result.prometheus")
         await wait_metric(http, "translator_dead_letters_total", 1, pool="normal")
-        victim = psutil.Process(scaler.pid).children()[0]
+        victim = await only_worker(scaler.pid)  # not the one the scale-down is stopping
         victim.send_signal(signal.SIGKILL)
         await wait_metric(http, "translator_alerts_total", 1, pool="normal", kind="scaling_failed")
         await prom.wait('translator_alerts_total{kind="scaling_failed", pool="normal"} == 1')
@@ -218,6 +219,20 @@ async def _run_workload(
     # the shim is stopped: its target is down, whatever its job is called
     down = await prom.wait(alert_expressions()["TranslatorDown"])
     assert [s["metric"]["service"] for s in down] == ["zmq_compat"]
+
+
+async def only_worker(pid: int, timeout: float = 60) -> psutil.Process:
+    """The scaler's one worker, once the one stopped by the scale-down has exited."""
+    with anyio.fail_after(timeout):
+        while True:
+            live = []
+            for child in psutil.Process(pid).children():
+                with contextlib.suppress(psutil.NoSuchProcess):  # exited in between
+                    if child.status() != psutil.STATUS_ZOMBIE:
+                        live.append(child)
+            if len(live) == 1:
+                return live[0]
+            await anyio.sleep(0.1)
 
 
 def _check_alert_expressions(prom: Prometheus) -> None:

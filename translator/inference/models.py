@@ -33,6 +33,17 @@ class LoadedModel:
     load_seconds: float
     echo: bool = False
 
+    @property
+    def name(self) -> str:
+        return model_name(self.model_id)
+
+
+def model_name(model_id: str) -> str:
+    """The name results carry (`translatorModel`): a hub id as it is, a local directory by its
+    last part (`/models/t5-small` -> `t5-small`), never a path of this machine."""
+    path = Path(model_id).expanduser()
+    return path.name if path.is_dir() else model_id
+
 
 def local_path(model_id: str, models_path: Path) -> Path | None:
     """A directory holding the model: the id itself, or MODELS_PATH/<id>."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import anyio
+import nats.errors
 import torch
 
 from translator.bus import heartbeat
@@ -44,7 +45,10 @@ async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(10):
             await heartbeat.remove(bucket, pool.value, worker.who.worker_id)
-            await nc.drain()
+            try:
+                await nc.drain()
+            except nats.errors.Error:  # NATS stopped first: nothing left to drain
+                await nc.close()
     counters = worker.status.counters
     log.info(
         "worker %s stopped: %d translated, %d failed, %d batches, %d generate calls",

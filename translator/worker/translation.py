@@ -11,7 +11,7 @@ import anyio
 from translator.contracts.errors import TranslatorError, error_kind
 from translator.contracts.settings import TranslatorSettings
 from translator.inference import engine
-from translator.inference.models import LoadedModel, ModelRegistry
+from translator.inference.models import LoadedModel, ModelRegistry, model_name
 from translator.worker.jobs import GroupKey, Job, chunks, group_jobs
 from translator.worker.spans import MessageSpans, mark_failed
 from translator.worker.utilization import Counters
@@ -76,7 +76,7 @@ class BatchTranslator:
         for job, translation in zip(jobs, done, strict=True):
             job.translations[key.target] = translation
             job.translation_time += elapsed
-            job.model_id = loaded.model_id
+            job.model_id = loaded.name
         return True
 
     def _generate_sync(
@@ -96,7 +96,7 @@ class BatchTranslator:
         """Source and target are the same language: the text is its own translation."""
         for job in jobs:
             job.translations[key.target] = engine.Translation(job.request.text, 1.0)
-            job.model_id = job.model_id or self.settings.model_id(key.model_type)
+            job.model_id = job.model_id or model_name(self.settings.model_id(key.model_type))
 
 
 def _fail(jobs: list[Job], key: GroupKey, reason: str, kind: str) -> None:
