@@ -163,6 +163,8 @@ def test_compose_commands_environment_and_ports_exist_in_the_code(
 
     shim = check_environment(services["zmq_compat"]["environment"], ShimSettings)
     assert isinstance(shim, ShimSettings)
+    # the shim queues or answers what it holds before it is killed
+    assert seconds(services["zmq_compat"]["stop_grace_period"]) > shim.zmq_drain_timeout + 5
     published = set(_ports(services["zmq_compat"]))
     pull, pub = shim.translator_zmq_pull_port, shim.translator_zmq_pub_port
     assert published == {(pull, pull), (pub, pub)} == {(5555, 5555), (5558, 5558)}
@@ -349,6 +351,7 @@ def test_kubernetes_settings_exist_and_grace_periods_outlast_the_drain() -> None
             ports = {p["containerPort"] for p in container["ports"]}
             assert ports == {5555, 5558, settings.zmq_health_port}
             assert doc["spec"]["replicas"] == 1
+            assert grace > settings.zmq_drain_timeout + 5, name
 
 
 def test_helm_values_grant_the_same_users_and_permissions_as_the_nats_config() -> None:

@@ -24,6 +24,7 @@ from translator.runtime.children import spawn, stop
 from translator.runtime.signals import stop_on_signal
 
 log = logging.getLogger(__name__)
+SHIM_GRACE = 25.0  # the shim's drain (ZMQ_DRAIN_TIMEOUT, 15 s) and its closing, before SIGKILL
 
 
 def with_nats(settings: ScalerSettings, stack: ExitStack) -> ScalerSettings:
@@ -43,7 +44,7 @@ async def run_up(settings: ScalerSettings) -> int:
         nc = await connect(settings, "translator-up")
         await ensure_topology(nc.jetstream(), settings)
         shim = spawn([sys.executable, "-m", "zmq_compat"], {**os.environ, "NATS_URL": url})
-        stack.callback(stop, shim)
+        stack.callback(stop, shim, SHIM_GRACE)
         stopped = anyio.Event()
         readiness = ScalerReadiness()
         health = readiness.register(settings.metrics_enabled)
@@ -60,4 +61,4 @@ async def run_up(settings: ScalerSettings) -> int:
 
 async def _stop_shim_first(stopped: anyio.Event, shim: subprocess.Popen[bytes]) -> None:
     await stopped.wait()
-    await anyio.to_thread.run_sync(stop, shim)
+    await anyio.to_thread.run_sync(stop, shim, SHIM_GRACE)
