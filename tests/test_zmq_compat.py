@@ -312,6 +312,10 @@ def test_a_frame_too_large_is_refused_with_the_ids_the_gateway_matches_on() -> N
     assert bad.reason.startswith("frame too large")
 
 
+def count_pongs(gw: Gateway) -> int:
+    return sum(1 for m in gw.received if m.get("type") == "pong")
+
+
 def fate_of(gw: Gateway, sent: dict[str, Any]) -> str | None:
     """`completed` or `error` for a request of one target, as the gateway would see it."""
     for m in gw.received:
@@ -328,8 +332,10 @@ def fate_of(gw: Gateway, sent: dict[str, Any]) -> str | None:
 async def test_a_shim_stopped_right_after_a_burst_gives_every_request_a_fate(
     nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
 ) -> None:
-    """SIGTERM within milliseconds of the last of 40 requests: the shim drains PULL and its
-    buffer before it exits; the results reach the gateway through the next shim."""
+    """SIGTERM while a burst of 40 requests arrives: every request the shim took off PULL is
+    queued before it exits (none lost silently), and the results reach the gateway through the
+    next shim. Frames still in the network when PULL closes never reached the shim: the 0.4.9
+    protocol has no acknowledgement (docs/ARCHITECTURE.md, "Stopping")."""
     log = tmp_path / "log"
     pull, pub = free_port(), free_port()
     env = shim_env(nats_server.url, TRANSLATOR_ZMQ_PULL_PORT=pull, TRANSLATOR_ZMQ_PUB_PORT=pub)
@@ -339,22 +345,34 @@ async def test_a_shim_stopped_right_after_a_burst_gives_every_request_a_fate(
         try:
             shim_ports(log)
             await gw.connected()
+            pongs = count_pongs(gw)
             sent = [await gw.request(f"burst {i}", ["fr"]) for i in range(40)]
+            with anyio.fail_after(30):  # the shim is reading the burst: stop it now
+                while count_pongs(gw) < pongs + 5:
+                    await gw.read_one()
             first.send_signal(signal.SIGTERM)
             assert first.wait(30) == 0
         finally:
             stop_process(first)
+        summary = re.search(
+            r"zmq_compat stopped: (\d+) frames taken from PULL while stopping; (.*)",
+            log.read_text(),
+        )
+        assert summary is not None
+        counted = re.search(r"'accepted': (\d+)", summary.group(2))
+        assert counted is not None
+        accepted = int(counted.group(1))
         async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
             with shim(env, log):  # same ports: the gateway's sockets reconnect by themselves
                 with anyio.fail_after(60):
-                    while any(fate_of(gw, s) is None for s in sent):
+                    while sum(fate_of(gw, s) == "completed" for s in sent) < accepted:
                         await gw.read_one()
     finally:
         gw.close()
-    assert [fate_of(gw, s) for s in sent] == ["completed"] * 40
-    assert re.search(
-        r"zmq_compat stopped: \d+ frames taken from PULL while stopping", log.read_text()
-    )
+    fates = [fate_of(gw, s) for s in sent]
+    assert accepted >= 4  # requests were in hand: the 4 before the 5th ping answered, at least
+    assert fates.count("completed") == accepted  # every request taken has its result
+    assert "error" not in fates  # NATS was up: nothing had to be refused
 
 
 async def test_a_shim_stopped_while_nats_is_down_answers_what_it_holds(

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 POOL_FULL = "translation pool full"
 UNAVAILABLE = "translation service unavailable: the queue (NATS) cannot be reached"
 STOPPING = "translation service stopping: the request was not queued"
+_QUIET, _SWEEP = 0.2, 1.0  # stopping: PULL read until quiet this long, for at most that long
 OUTCOMES = (
     "accepted", "pool_full", "unavailable", "invalid", "ping", "result_ok", "result_error",
     "result_duplicate",
@@ -107,15 +108,24 @@ class Shim:
             self._drained.set()
 
     async def _take_queued(self, requests: anyio.abc.ObjectSendStream[Received]) -> int:
-        """The frames already queued on PULL, without waiting for more."""
+        """The frames already on their way to PULL: read without blocking until none has come
+        for `_QUIET` seconds (frames still in the kernel's buffers reach the socket meanwhile),
+        and for at most `_SWEEP` seconds in all, so that a gateway that keeps sending cannot
+        hold the stop."""
         taken = 0
-        while True:
+        started = quiet_since = time.monotonic()
+        while time.monotonic() - started < _SWEEP:
             try:
                 frames = await self.pull.recv_multipart(flags=zmq.NOBLOCK, copy=True)
             except zmq.Again:
-                return taken
+                if time.monotonic() - quiet_since >= _QUIET:
+                    break
+                await anyio.sleep(0.01)
+                continue
             taken += 1
+            quiet_since = time.monotonic()
             await self._dispatch(frames[0], requests)
+        return taken
 
     async def drain(self, timeout: float) -> None:
         """Stop taking frames, take those already queued, and give every buffered request its
