@@ -47,10 +47,7 @@ class ScalerReadiness:
 
     def register(self, metrics: bool = True) -> HealthServer:
         """The health server; with its /metrics when `metrics` (METRICS_ENABLED)."""
-        if not metrics:
-            return HealthServer(self.check)
-        telemetry.register(self)
-        return HealthServer(self.check, telemetry.prometheus_text)
+        return HealthServer(self.check, telemetry.endpoint(self, metrics))
 
     def collect(self) -> Iterator[Metric]:
         yield telemetry.service_info("scaler")

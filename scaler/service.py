@@ -120,33 +120,33 @@ class Scaler:
         room = self.settings.translation_workers - sum(b.workers for b in own.values())
         await self.coordination.announce(own, room)
         hosts = await self.coordination.survey_hosts()
-        if await self.coordination.lead():
-            await self._decide(views, hosts)
+        made = await self._decide(views, hosts) if await self.coordination.lead() else {}
         for pool, seen in views.items():
-            plan = await self.coordination.plan(pool)
+            plan = made.get(pool) or await self.coordination.plan(pool)
             share = plan.shares.get(self.host) if plan is not None else None
             if share is not None and share != self.supervisor.count(pool):
                 await self.supervisor.scale(pool, share, seen.idle_pids)
 
     def _bounds(self) -> dict[Pool, HostBounds]:
+        rules = {pool: self.settings.rule(pool) for pool in Pool}
         return {
             pool: HostBounds(
-                workers=self.supervisor.count(pool),
-                minimum=self.settings.rule(pool).minimum,
-                maximum=self.settings.rule(pool).maximum,
+                workers=self.supervisor.count(pool), minimum=r.minimum, maximum=r.maximum
             )
-            for pool in Pool
+            for pool, r in rules.items()
         }
 
     async def _decide(
         self, views: dict[Pool, observe.PoolView], hosts: dict[str, ScalerAnnouncement]
-    ) -> None:
-        """The leader's round: one decision per pool over every host, split into shares."""
+    ) -> dict[Pool, PoolPlan]:
+        """The leader's round: one decision per pool over every host, split into shares; the
+        plans it published."""
         assert self.coordination is not None
         for host in sorted(self.coordination.lost):
             await self._host_lost(host)
         self.coordination.lost.clear()
         rooms = {host: seen.room for host, seen in hosts.items()}
+        plans: dict[Pool, PoolPlan] = {}
         for pool, seen in views.items():
             bounds = {h: a.pools[pool.value] for h, a in hosts.items() if pool.value in a.pools}
             if not bounds:
@@ -161,8 +161,10 @@ class Scaler:
             plan = PoolPlan(pool=pool.value, desired=sum(shares.values()), shares=shares,
                             leader=self.host)  # fmt: skip
             await self.coordination.publish_plan(plan)
+            plans[pool] = plan
             if decision.direction != "hold":
                 await self._announce(seen, decision, shares)
+        return plans
 
     async def _announce(
         self, seen: observe.PoolView, decision: Decision, shares: dict[str, int]

@@ -12,6 +12,7 @@ from typing import Any
 
 from translator.contracts.errors import InvalidRequest
 from translator.contracts.messages import (
+    MAX_ID_LENGTH,
     TranslationRequest,
     TranslationResult,
     decode_request,
@@ -26,7 +27,8 @@ _PEEK_BYTES = 65_536
 
 def _peek(frame: bytes, key: str) -> str | None:
     """A string field read straight from the bytes of a frame too large to parse."""
-    match = re.search(rb'"%s"\s*:\s*"([^"\\]{1,256})"' % key.encode(), frame[:_PEEK_BYTES])
+    pattern = rb'"%s"\s*:\s*"([^"\\]{1,%d})"' % (key.encode(), MAX_ID_LENGTH)
+    match = re.search(pattern, frame[:_PEEK_BYTES])
     value = match.group(1).decode("utf-8", "replace") if match else None
     return value if is_identifier(value) else None
 

@@ -46,11 +46,7 @@ class Readiness:
 
 async def run(settings: ShimSettings) -> int:
     readiness = Readiness()
-    metrics = None
-    if settings.metrics_enabled:
-        telemetry.register(readiness)
-        metrics = telemetry.prometheus_text
-    health = HealthServer(readiness.check, metrics)
+    health = HealthServer(readiness.check, telemetry.endpoint(readiness, settings.metrics_enabled))
     stopping = anyio.Event()
     async with anyio.create_task_group() as tg:
 

@@ -257,7 +257,8 @@ class Shim:
             self.counts["bad_result"] += 1
             log.error("zmq_compat: dropped an unreadable result: %r", msg.data[:200])
             return
-        if self._recent.seen((result.task_id, result.target_language)):
+        key = (result.task_id, result.target_language)
+        if self._recent.seen(key):
             self.counts["result_duplicate"] += 1  # redelivered after a lost ack: sent already
             return
         self.counts[f"result_{result.status}"] += 1
@@ -273,6 +274,7 @@ class Shim:
             attributes=attributes,
         ):
             await self._send(protocol.result_frame(result, self.session_id))
+        self._recent.add(key)
 
 
 class Recent:
@@ -286,16 +288,17 @@ class Recent:
         self._sent: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     def seen(self, key: tuple[str, str]) -> bool:
-        """Whether `key` was sent within the window; if not, it is now."""
-        now = time.monotonic()
-        while self._sent and (
-            len(self._sent) >= self.limit or next(iter(self._sent.values())) < now - self.window
-        ):
+        """Whether `key` was sent within the window."""
+        floor = time.monotonic() - self.window
+        while self._sent and next(iter(self._sent.values())) < floor:
             self._sent.popitem(last=False)
-        if key in self._sent:
-            return True
-        self._sent[key] = now
-        return False
+        return key in self._sent
+
+    def add(self, key: tuple[str, str]) -> None:
+        """`key` was sent (only once it was: a result whose send failed goes out again)."""
+        while len(self._sent) >= self.limit:
+            self._sent.popitem(last=False)
+        self._sent[key] = time.monotonic()
 
 
 def _bind(socket: zmq.asyncio.Socket, host: str, port: int) -> int:

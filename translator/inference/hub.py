@@ -5,10 +5,6 @@ each) before it says that a model cannot be had."""
 
 from __future__ import annotations
 
-import logging
-
-log = logging.getLogger(__name__)
-
 
 def unreachable(timeout: float) -> str | None:
     """Why the hub cannot be reached (None: it answers). One HEAD request to its endpoint,

@@ -8,7 +8,7 @@ in advance is exported at 0 from the start, so that `increase()` sees its first 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -45,8 +45,13 @@ def counter(name: str, documentation: str, labels: Iterable[str], rows: Rows) ->
     return family
 
 
-def register(collector: Collector) -> None:
+def endpoint(collector: Collector, enabled: bool) -> Callable[[], bytes] | None:
+    """What a service's /metrics serves: `collector` (with the process's own series) when
+    METRICS_ENABLED, nothing otherwise."""
+    if not enabled:
+        return None
     REGISTRY.register(collector)
+    return prometheus_text
 
 
 def prometheus_text() -> bytes:
