@@ -113,7 +113,7 @@ async def run(duration: float, rate: float, root: Path) -> dict[str, object]:
     for name in ("n1", "n2", "n3"):
         cluster.start(name)
     env = {**os.environ, "NATS_URL": cluster.url, "BASIC_MODEL": str(model),
-           "MODELS_OFFLINE": "true"}  # fmt: skip
+           "MODELS_OFFLINE": "true", "CACHE_ENABLED": "false"}  # fmt: skip
     hosts = {h: scaler(env, h, root / f"{h}.log") for h in ("host-a", "host-b")}
     client = await connect(user(cluster.url, "client"), "bench-client")
     reader = await connect(user(cluster.url, "translator"), "bench-reader")

@@ -70,6 +70,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             "UTILIZATION_WINDOW": "5",
             "TORCH_THREADS": str(args.torch_threads),
             "LOG_LEVEL": "WARNING",
+            "CACHE_ENABLED": "false",  # repeated sentences: the workers must translate them
         }
         scaler = spawn([sys.executable, "-m", "scaler"], env)
         try:

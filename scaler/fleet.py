@@ -90,7 +90,30 @@ class Fleet:
             "Time a request waited in its pool's stream",
             labels=["pool"],
         )
+        cache = CounterMetricFamily(
+            "translator_cache_lookups",
+            "Sentence pieces looked up in the translation cache, by result (hit / miss)",
+            labels=["pool", "result"],
+        )
+        cache_bytes = CounterMetricFamily(
+            "translator_cache_written_bytes",
+            "Bytes of translations written to the translation cache",
+            labels=["pool"],
+        )
+        fallbacks = CounterMetricFamily(
+            "translator_model_fallbacks",
+            "Groups translated by another tier's model, the asked one unable to do the pair",
+            labels=["pool", "asked", "used", "source", "target"],
+        )
         for pool, stats in sorted(totals.items()):
+            cache.add_metric([pool, "hit"], stats.cache.get("hits", 0))
+            cache.add_metric([pool, "miss"], stats.cache.get("misses", 0))
+            cache_bytes.add_metric([pool], stats.cache.get("bytes_written", 0))
+            for key, n in sorted(stats.fallbacks.items()):
+                tiers, pair = key.split(":", 1)
+                asked, used = tiers.split(">", 1)
+                source, target = pair.split("-", 1)
+                fallbacks.add_metric([pool, asked, used, source, target], n)
             for status in RESULT_STATUSES:
                 translations.add_metric([pool, status], stats.translations.get(status, 0))
             for reason in sorted({*ERROR_REASONS, *stats.errors}):
@@ -98,7 +121,7 @@ class Fleet:
             dead.add_metric([pool], stats.dead_letters)
             processing.add_metric([pool], *_buckets(stats.processing_seconds))
             queued.add_metric([pool], *_buckets(stats.queue_seconds))
-        yield from (translations, errors, dead, processing, queued)
+        yield from (translations, errors, dead, processing, queued, cache, cache_bytes, fallbacks)
         yield from self._gauges()
 
     def _gauges(self) -> Iterator[Metric]:

@@ -31,6 +31,7 @@ from translator.contracts.messages import (
 from translator.contracts.subjects import Pool
 
 log = logging.getLogger(__name__)
+_SERVING = ("ready", "busy", "draining")  # a worker that got this far is no crash loop
 
 
 class Scaler:
@@ -73,6 +74,9 @@ class Scaler:
         seen = await heartbeat.read(js)
         beats = seen.live
         self.fleet.update(beats, seen.stopped)
+        self.supervisor.mark_serving(
+            {b.pid for b in beats if b.host == self.host and b.state in _SERVING}
+        )
         for pool in Pool:
             queue, in_flight = await observe.lag(js, pool)
             mine = None if self.settings.observe_only else set(self.supervisor.pids(pool))

@@ -30,6 +30,7 @@ class Child:
     pool: Pool
     process: subprocess.Popen[bytes]
     started: float = field(default_factory=time.monotonic)
+    served: bool = False  # a heartbeat showed it loaded and serving: not a crash loop
 
     @property
     def pid(self) -> int:
@@ -38,7 +39,9 @@ class Child:
 
 @dataclass
 class Backoff:
-    """Exponential delay between restarts of a pool whose workers keep dying young."""
+    """Exponential delay between restarts of a pool whose workers keep dying young, before
+    they ever served (a crash loop: a bad model, a bad setting). A worker that had served and
+    was killed (the OOM killer, an operator) is replaced at once."""
 
     initial: float = 1.0
     maximum: float = 60.0
@@ -46,8 +49,9 @@ class Backoff:
     failures: int = 0
     not_before: float = 0.0
 
-    def record_exit(self, lifetime: float, now: float) -> None:
-        self.failures = 0 if lifetime >= self.healthy_after else self.failures + 1
+    def record_exit(self, lifetime: float, now: float, served: bool = False) -> None:
+        healthy = served or lifetime >= self.healthy_after
+        self.failures = 0 if healthy else self.failures + 1
         delay = min(self.initial * 2 ** (self.failures - 1), self.maximum) if self.failures else 0
         self.not_before = now + delay
 
@@ -120,7 +124,7 @@ class Supervisor:
                 children.remove(child)
                 dead.append(child)
                 self.crashes[pool] += 1
-                self.backoff[pool].record_exit(now - child.started, now)
+                self.backoff[pool].record_exit(now - child.started, now, child.served)
                 log.warning(
                     "%s worker pid %d exited with %s",
                     pool.value,
@@ -128,6 +132,12 @@ class Supervisor:
                     child.process.returncode,
                 )
         return dead
+
+    def mark_serving(self, pids: set[int]) -> None:
+        """The workers whose heartbeats say they loaded their models and serve."""
+        for children in self.children.values():
+            for child in children:
+                child.served = child.served or child.pid in pids
 
     def replace_dead(self) -> list[Child]:
         """Start replacements for workers that died, when the pool's backoff allows."""

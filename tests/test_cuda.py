@@ -3,12 +3,14 @@ on CPU-only machines (CI); run them where one is: `pytest tests/test_cuda.py`.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from tests.support import Models
 from translator.contracts.settings import TranslatorSettings
-from translator.inference import engine
+from translator.inference import engine, generation, randomweights
 from translator.inference.models import load
 
 pytestmark = [
@@ -49,3 +51,18 @@ def test_each_level_loads_on_cuda_and_translates_a_batch(
     out = engine.translate(loaded, ["Hello", "Good morning everyone", "Hi"], "en", "fr")
     assert len(out) == 3
     assert all(t.text and 0.0 < t.confidence <= 1.0 for t in out)
+
+
+def test_bounded_generation_on_cuda_stops_a_loop_and_keeps_the_budget(tmp_path: Path) -> None:
+    """The repetition stop's per-row flags and the budget on CUDA tensors (a free-running random
+    model loops on one token, as on the CPU: tests/test_generation.py)."""
+    path = randomweights.build("t5", tmp_path / "free", output_tokens=400)
+    settings = TranslatorSettings(basic_model=str(path), models_offline=True, device="cuda")
+    loaded = load(str(path), settings)
+    budget = generation.Budget(ratio=1.0, floor=120, ceiling=300)
+    looping = engine.translate(loaded, ["Hi", "Hello there"], "en", "fr", budget=budget,
+                               repetition_limit=4)  # fmt: skip
+    unbounded = engine.translate(loaded, ["Hi", "Hello there"], "en", "fr", budget=budget)
+    assert all(t.looped and not t.at_budget for t in looping)
+    assert all(t.at_budget and not t.looped for t in unbounded)
+    assert all(len(a.text) < len(b.text) for a, b in zip(looping, unbounded, strict=True))

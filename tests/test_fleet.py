@@ -93,3 +93,21 @@ def test_a_worker_gone_without_a_clean_stop_is_lost() -> None:
     assert fleet.lost == {"normal": 1, "any": 0}  # a stopped cleanly, b vanished
     fleet.update([], stopped=frozenset())
     assert fleet.lost == {"normal": 1, "any": 1}
+
+
+def test_cache_lookups_and_model_fallbacks_are_exported_per_pool() -> None:
+    fleet = Fleet("here")
+    stats = WorkerStats(
+        cache={"hits": 7, "misses": 3, "bytes_written": 420},
+        fallbacks={"basic>medium:fr-en": 2},
+    )
+    fleet.update([WorkerHeartbeat(worker_id="w", pool="normal", pid=1, host="here",
+                                  state="ready", stats=stats)])  # fmt: skip
+    values = scrape(fleet)
+    assert values[("translator_cache_lookups_total", (("pool", "normal"), ("result", "hit")))] == 7
+    assert values[("translator_cache_lookups_total", (("pool", "normal"), ("result", "miss")))] == 3
+    assert values[("translator_cache_lookups_total", (("pool", "any"), ("result", "hit")))] == 0
+    assert values[("translator_cache_written_bytes_total", (("pool", "normal"),))] == 420
+    labels = (("asked", "basic"), ("pool", "normal"), ("source", "fr"), ("target", "en"),
+              ("used", "medium"))  # fmt: skip
+    assert values[("translator_model_fallbacks_total", labels)] == 2

@@ -19,9 +19,16 @@ ALLOWED: dict[str, set[str]] = {
     "translator.contracts": BASE,
     "translator.runtime": BASE | {"translator.contracts"},
     "translator.bus": BASE | {"translator.contracts", "translator.runtime"},
+    "translator.text": BASE | {"translator.contracts"},
     "translator.inference": BASE | {"translator.contracts", "translator.runtime"},
     "translator.worker": BASE
-    | {"translator.contracts", "translator.runtime", "translator.bus", "translator.inference"},
+    | {
+        "translator.contracts",
+        "translator.runtime",
+        "translator.bus",
+        "translator.inference",
+        "translator.text",
+    },
     "scaler": BASE | {"translator.contracts", "translator.runtime", "translator.bus"},
     "zmq_compat": BASE | {"translator.contracts", "translator.runtime", "translator.bus"},
 }

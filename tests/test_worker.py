@@ -182,3 +182,31 @@ async def busy(nc: Client, pids: set[int], timeout: float = 60) -> WorkerHeartbe
                 if beat.pid in pids and beat.in_flight > 0:
                     return beat
             await anyio.sleep(0.05)
+
+
+async def test_heartbeats_come_back_after_nats_restarts_without_their_bucket(
+    nats_server: EmbeddedNats, models: Models, tmp_path: Path
+) -> None:
+    """The heartbeat bucket lives in memory: a restarted nats-server has none, and the workers
+    create it again (or the scaler would see no worker for the rest of their lives)."""
+    from translator.bus.connection import connect
+    from translator.contracts.settings import TranslatorSettings
+
+    port = nats_server.port or 0
+    log = tmp_path / "log"
+    process = start_worker(worker_env(nats_server.url, models), Pool.NORMAL, log)
+    server = nats_server
+    try:
+        nc = await connect(TranslatorSettings(nats_url=server.url), "test")
+        await wait_for_heartbeat(nc, process.pid, state="ready")
+        await nc.close()
+        server.kill()
+        server = EmbeddedNats(nats_server.store_dir, port=port).start()
+        nc = await connect(TranslatorSettings(nats_url=server.url), "test")
+        try:
+            await wait_for_heartbeat(nc, process.pid, timeout=60, state="ready")
+        finally:
+            await nc.close()
+    finally:
+        stop_process(process)
+        server.stop()

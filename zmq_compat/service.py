@@ -57,7 +57,9 @@ async def run(settings: ShimSettings) -> int:
 
         tg.start_soon(stop_on_signal, stop)
         await tg.start(health.serve, settings.health_host, settings.zmq_health_port)
-        readiness.nc = nc = await connect(settings, f"zmq-compat-{settings.zmq_shim_name}")
+        readiness.nc = nc = await connect(
+            settings, f"zmq-compat-{settings.zmq_shim_name}", buffered=False
+        )
         await ensure_topology(nc.jetstream(), settings)
         shim = Shim(settings, nc)
         shim.bind()

@@ -3,7 +3,7 @@ limit, NATS) because it creates the same topology when it starts first."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from translator.contracts.settings import TranslatorSettings
 
@@ -20,8 +20,24 @@ class ShimSettings(TranslatorSettings):
     zmq_drain_timeout: float = Field(default=15.0, gt=0)  # a stop's time to queue what it holds
     zmq_duplicate_window: float = Field(default=300.0, ge=0)  # a result is sent once within it
     zmq_results_batch: int = Field(default=256, ge=1)
+    # NATS briefly unreachable: a request waits this long, and at most this many wait, before
+    # `translation_error`; a publish is retried with the same Nats-Msg-Id meanwhile
+    zmq_hold_timeout: float = Field(default=8.0, ge=0)
+    zmq_hold_max: int = Field(default=1_000, ge=0)
+    zmq_send_hwm: int = Field(default=1_000, ge=1)  # frames queued per gateway, then backpressure
+    zmq_pong_interval: float = Field(default=0.0, ge=0)  # at most one pong per interval; 0: each
     zmq_health_port: int = Field(default=8000, ge=0, le=65535)
     health_host: str = "0.0.0.0"
+
+    @model_validator(mode="after")
+    def _hold_within_dedup(self) -> ShimSettings:
+        if self.zmq_hold_timeout >= self.request_duplicate_window:
+            raise ValueError(
+                "ZMQ_HOLD_TIMEOUT must be shorter than REQUEST_DUPLICATE_WINDOW: a held request"
+                " is published again with the same Nats-Msg-Id, which JetStream de-duplicates"
+                " only within that window"
+            )
+        return self
 
     @property
     def result_subject(self) -> str:

@@ -1,8 +1,14 @@
 """The shim: PULL frames -> JetStream requests; the shim's results consumer -> PUB frames.
 
 Pings are answered inline on the receive loop, never behind a publish. Requests go through a
-bounded buffer to concurrent publishers; a full pool or an unreachable NATS is answered with a
-`translation_error`, never dropped in silence. Results are acked only once sent on PUB."""
+bounded buffer to concurrent publishers; a full pool is answered with a `translation_error`.
+While NATS is unreachable a request is held (ZMQ_HOLD_TIMEOUT, ZMQ_HOLD_MAX) and published again
+with the same Nats-Msg-Id, which JetStream de-duplicates; only one that will not be processed is
+answered with an error, and a result that comes for it anyway is not sent: one fate each.
+
+Results are acked only once queued on PUB. PUB never drops (XPUB_NODROP): a gateway that reads
+slowly fills its queue (ZMQ_SEND_HWM), and the shim then stops taking results from JetStream
+until it has room."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import logging
 import time
 import uuid
 from collections import Counter, OrderedDict
+from collections.abc import Awaitable
 
 import anyio
 import nats.errors
@@ -39,10 +46,13 @@ UNAVAILABLE = "translation service unavailable: the queue (NATS) cannot be reach
 STOPPING = "translation service stopping: the request was not queued"
 _QUIET, _SWEEP = 0.2, 1.0  # stopping: PULL read until quiet this long, for at most that long
 OUTCOMES = (
-    "accepted", "pool_full", "unavailable", "invalid", "ping", "result_ok", "result_error",
-    "result_duplicate",
+    "accepted", "pool_full", "unavailable", "invalid", "ping", "pong_skipped", "held",
+    "result_ok", "result_error", "result_duplicate", "result_after_error", "send_blocked",
 )  # fmt: skip
-Received = tuple[TranslationRequest, tracing.Span]
+_NOT_SENT = (nats.errors.OutboundBufferLimitError, nats.errors.NoRespondersError)
+_RESULTS_ACK_WAIT = 30.0
+_SEND_BACKOFF = (0.002, 0.05)  # a full PUB queue: first and longest wait before trying again
+Received = tuple[TranslationRequest, tracing.Span, float]  # with its arrival (monotonic)
 
 
 class Shim:
@@ -57,6 +67,8 @@ class Shim:
         # are taken from JetStream only while one listens (PUB would drop them otherwise).
         self.pub = self._context.socket(zmq.XPUB)
         self.pub.setsockopt(zmq.XPUB_VERBOSER, 1)
+        self.pub.setsockopt(zmq.XPUB_NODROP, 1)  # a full queue refuses a frame, never drops it
+        self.pub.setsockopt(zmq.SNDHWM, settings.zmq_send_hwm)
         self.subscribers = 0
         self._listening = anyio.Event()
         self.pull_port = 0
@@ -66,6 +78,9 @@ class Shim:
         self._abandon = False
         self.taken_on_stop = 0
         self._recent = Recent(settings.zmq_duplicate_window)
+        self._refused = Recent(settings.zmq_duplicate_window)  # answered with an error: no result
+        self.in_flight = 0  # requests taken from PULL whose fate is not settled yet
+        self._last_pong = -float("inf")
 
     def bind(self) -> None:
         host = self.settings.zmq_bind_host
@@ -81,7 +96,20 @@ class Shim:
         self._context.term()
 
     async def _send(self, frame: bytes) -> None:
-        await self.pub.send(frame)
+        """Queue `frame` on PUB; while a gateway's queue is full, wait for room (backpressure:
+        the caller, and with it whatever feeds it, waits too)."""
+        delay, longest = _SEND_BACKOFF
+        blocked = False
+        while True:
+            try:
+                await self.pub.send(frame, flags=zmq.NOBLOCK)
+                return
+            except zmq.Again:
+                if not blocked:
+                    blocked = True
+                    self.counts["send_blocked"] += 1
+                await anyio.sleep(delay)
+                delay = min(delay * 2, longest)
 
     # -- gateway -> NATS ---------------------------------------------------------------------
 
@@ -152,10 +180,29 @@ class Shim:
             await self._refuse(BadFrame(f"invalid request: {type(exc).__name__}"))
             return
         if isinstance(parsed, protocol.Ping):
-            self.counts["ping"] += 1
-            await self._send(protocol.pong(self.pub_port, self.pull_port))
+            await self._pong()
             return
-        await requests.send((parsed, self._receive_span(parsed)))
+        if self._hold_full():
+            self.in_flight += 1  # settled by the answer below
+            await self._answer_error(parsed, UNAVAILABLE, "unavailable")
+            return
+        self.in_flight += 1
+        await requests.send((parsed, self._receive_span(parsed), time.monotonic()))
+
+    async def _pong(self) -> None:
+        """One pong per ping, or at most one per ZMQ_PONG_INTERVAL (the 0.4.9 gateway reads one
+        frame per 100 ms, pongs included, and only logs them)."""
+        self.counts["ping"] += 1
+        now = time.monotonic()
+        if now - self._last_pong < self.settings.zmq_pong_interval:
+            self.counts["pong_skipped"] += 1
+            return
+        self._last_pong = now
+        await self._send(protocol.pong(self.pub_port, self.pull_port))
+
+    def _hold_full(self) -> bool:
+        """NATS is unreachable and ZMQ_HOLD_MAX requests already wait for it."""
+        return not self.nc.is_connected and self.in_flight >= self.settings.zmq_hold_max
 
     @staticmethod
     def _receive_span(request: TranslationRequest) -> tracing.Span:
@@ -179,23 +226,24 @@ class Shim:
 
     async def _publisher(self, requests: MemoryObjectReceiveStream[Received]) -> None:
         async with requests:
-            async for request, span in requests:
+            async for request, span, arrived in requests:
                 with trace.use_span(span, end_on_exit=True):
                     if self._abandon:  # stopping, and out of time: answered, never dropped
                         await self._answer_error(request, STOPPING, "unavailable")
                     else:
-                        await self._publish(request)
+                        await self._publish(request, arrived)
 
-    async def _publish(self, request: TranslationRequest) -> None:
+    async def _publish(self, request: TranslationRequest, arrived: float) -> None:
         try:
-            with anyio.fail_after(self.settings.zmq_publish_timeout):
-                await submit(self.nc, request, self.settings.result_subject)
+            await self._publish_held(request, arrived)
         except PoolFull:
             trace.get_current_span().set_status(trace.StatusCode.ERROR, POOL_FULL)
             await self._answer_error(request, POOL_FULL, "pool_full")
-        except (TimeoutError, nats.errors.Error) as exc:
-            log.warning("zmq_compat: request %s not queued: %r", request.task_id, exc)
+        except NotQueued as exc:
+            log.warning("zmq_compat: request %s not queued: %r", request.task_id, exc.cause)
             trace.get_current_span().set_status(trace.StatusCode.ERROR, UNAVAILABLE)
+            if exc.maybe_stored:  # it may still come back translated: it must not
+                self._refused.add((request.task_id, ""))
             await self._answer_error(request, UNAVAILABLE, "unavailable")
         except Exception as exc:  # the one broad except of a request's fate: answered, never lost
             log.exception("zmq_compat: request %s could not be queued", request.task_id)
@@ -205,9 +253,40 @@ class Shim:
             )
         else:
             self.counts["accepted"] += 1
+            self.in_flight -= 1
+
+    async def _publish_held(self, request: TranslationRequest, arrived: float) -> None:
+        """Publish `request`, holding it while NATS is unreachable: every try carries the same
+        Nats-Msg-Id (the taskId), so a try that reached JetStream unconfirmed is stored once.
+        NotQueued past ZMQ_HOLD_TIMEOUT from its arrival, or when a stop runs out of time."""
+        deadline = arrived + self.settings.zmq_hold_timeout
+        maybe_stored = held = False
+        while True:
+            try:
+                with anyio.fail_after(self.settings.zmq_publish_timeout):
+                    await submit(self.nc, request, self.settings.result_subject)
+                return
+            except (TimeoutError, nats.errors.Error) as exc:
+                maybe_stored = maybe_stored or not isinstance(exc, _NOT_SENT)
+                if not held:
+                    held = True
+                    self.counts["held"] += 1
+                if not await self._reachable_before(deadline):
+                    raise NotQueued(exc, maybe_stored) from exc
+
+    async def _reachable_before(self, deadline: float) -> bool:
+        """Wait for a connection to NATS (and a moment, so that a failing JetStream is not
+        hammered); False once `deadline` passes or a stop runs out of time."""
+        await anyio.sleep(0.1)
+        while not self.nc.is_connected:
+            if time.monotonic() >= deadline or self._abandon:
+                return False
+            await anyio.sleep(0.05)
+        return time.monotonic() < deadline and not self._abandon
 
     async def _answer_error(self, request: TranslationRequest, reason: str, outcome: str) -> None:
         self.counts[outcome] += 1
+        self.in_flight -= 1
         frame = protocol.translation_error(
             request.task_id, request.message_id, reason, request.conversation_id
         )
@@ -221,7 +300,7 @@ class Shim:
             filter_subject=self.settings.result_subject,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=30,
+            ack_wait=_RESULTS_ACK_WAIT,
             max_ack_pending=10_000,
         )
 
@@ -246,9 +325,25 @@ class Shim:
         while True:
             await self._listening.wait()
             msgs = await fetch_batch(sub, self.settings.zmq_results_batch, 0.0, 1.0)
-            for msg in msgs:
-                await self._forward(msg)
-                await msg.ack()
+            await self._forward_batch(msgs)
+
+    async def _forward_batch(self, msgs: list[Msg]) -> None:
+        """Send and ack each result in turn. A slow gateway makes a send wait: the results
+        still in hand then tell JetStream they are in progress, so none is redelivered
+        meanwhile, and nothing more is fetched until they are all sent."""
+        progress_every = _RESULTS_ACK_WAIT / 3
+        last_progress = time.monotonic()
+        for i, msg in enumerate(msgs):
+            if self.subscribers <= 0:  # the gateway left: PUB would send these to nobody
+                for waiting in msgs[i:]:
+                    await _tell(waiting.nak(delay=1))
+                return
+            await self._forward(msg)
+            await _tell(msg.ack())
+            if time.monotonic() - last_progress > progress_every:
+                for waiting in msgs[i + 1 :]:
+                    await _tell(waiting.in_progress())
+                last_progress = time.monotonic()
 
     async def _forward(self, msg: Msg) -> None:
         try:
@@ -258,6 +353,9 @@ class Shim:
             log.error("zmq_compat: dropped an unreadable result: %r", msg.data[:200])
             return
         key = (result.task_id, result.target_language)
+        if self._refused.seen((result.task_id, "")):
+            self.counts["result_after_error"] += 1  # the gateway got its error: one fate
+            return
         if self._recent.seen(key):
             self.counts["result_duplicate"] += 1  # redelivered after a lost ack: sent already
             return
@@ -275,6 +373,25 @@ class Shim:
         ):
             await self._send(protocol.result_frame(result, self.session_id))
         self._recent.add(key)
+
+
+async def _tell(reply: Awaitable[None]) -> None:
+    """An ack, nak or progress for JetStream. With NATS unreachable it cannot go (the shim's
+    connection buffers nothing): the result is redelivered later, and `Recent` keeps the
+    gateway from getting it twice."""
+    try:
+        await reply
+    except nats.errors.Error as exc:
+        log.debug("zmq_compat: ack not sent: %r", exc)
+
+
+class NotQueued(Exception):
+    """A request NATS did not take in time. `maybe_stored`: a try went out unconfirmed."""
+
+    def __init__(self, cause: Exception, maybe_stored: bool) -> None:
+        super().__init__(f"not queued: {cause!r}")
+        self.cause = cause
+        self.maybe_stored = maybe_stored
 
 
 class Recent:

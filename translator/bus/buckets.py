@@ -7,13 +7,14 @@ its subject list, then the last message of each."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
 
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
+from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
 from nats.js.kv import KeyValue
 
 from translator.bus.retry import patiently
@@ -48,6 +49,30 @@ async def _open(js: JetStreamContext, name: str, ttl: float, replicas: int) -> K
         await js.update_stream(info.config)
         log.info("bucket %s now on %d replicas", name, replicas)
     return kv
+
+
+async def cache_bucket(
+    js: JetStreamContext, name: str, ttl: float, max_bytes: int, replicas: int
+) -> KeyValue:
+    """A KV bucket for a cache: on disk (it outlives restarts), entries expiring after `ttl`,
+    and when `max_bytes` is reached the oldest entries go (a plain KV bucket refuses new ones)."""
+
+    async def open_or_create() -> KeyValue:
+        try:
+            return await js.key_value(name)
+        except nats.js.errors.BucketNotFoundError:
+            pass
+        config = StreamConfig(
+            name=f"KV_{name}", subjects=[f"$KV.{name}.>"], max_msgs_per_subject=1,
+            max_bytes=max_bytes, max_age=ttl, storage=StorageType.FILE,
+            discard=DiscardPolicy.OLD, allow_rollup_hdrs=True, deny_delete=True,
+            allow_direct=True, num_replicas=replicas,
+        )  # fmt: skip
+        with contextlib.suppress(nats.js.errors.BadRequestError):  # made by another meanwhile
+            await js.add_stream(config)
+        return await js.key_value(name)
+
+    return await patiently(f"bucket {name}", open_or_create)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,9 @@ def servers(url: str | None) -> list[str]:
     return found or [DEFAULT_URL]
 
 
-def connect_options(settings: NatsSettings, name: str, patient: bool = True) -> dict[str, Any]:
+def connect_options(
+    settings: NatsSettings, name: str, patient: bool = True, buffered: bool = True
+) -> dict[str, Any]:
     options: dict[str, Any] = {
         "servers": servers(settings.nats_url),
         "name": name,
@@ -43,6 +45,8 @@ def connect_options(settings: NatsSettings, name: str, patient: bool = True) -> 
         "reconnect_time_wait": 1,
         "allow_reconnect": True,
     }
+    if not buffered:  # a publish while disconnected fails at once instead of going out later
+        options["pending_size"] = 0
     if settings.nats_user:
         options["user"] = settings.nats_user
         options["password"] = settings.nats_password
@@ -64,9 +68,13 @@ async def _on_reconnected() -> None:
     log.info("nats: reconnected")
 
 
-async def connect(settings: NatsSettings, name: str, patient: bool = True) -> Client:
+async def connect(
+    settings: NatsSettings, name: str, patient: bool = True, buffered: bool = True
+) -> Client:
     """A connection that logs its ups and downs; a patient one waits and reconnects forever,
-    an impatient one (a CLI command) raises NatsUnreachable at once."""
+    an impatient one (a CLI command) raises NatsUnreachable at once. An unbuffered one has no
+    reconnect buffer: what it publishes while disconnected raises OutboundBufferLimitError
+    rather than leaving later, behind its sender's back."""
     client = Client()
 
     async def on_disconnected() -> None:
@@ -77,7 +85,7 @@ async def connect(settings: NatsSettings, name: str, patient: bool = True) -> Cl
 
     try:
         await client.connect(
-            **connect_options(settings, name, patient),
+            **connect_options(settings, name, patient, buffered),
             error_cb=_on_error,
             disconnected_cb=on_disconnected,
             reconnected_cb=_on_reconnected,

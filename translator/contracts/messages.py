@@ -129,6 +129,11 @@ class TranslationResult(_Message):
     timestamp: float = Field(default_factory=time.time)
     version: str = RESULT_VERSION
     processing_node: str = ""
+    # NATS only (the ZeroMQ frames keep the 0.4.9 fields): what the translation was made of
+    pieces: int = 0  # sentence pieces sent to a model or found in the cache
+    pieces_cached: int = 0  # answered by the translation cache
+    pieces_at_budget: int = 0  # stopped at their token budget (GENERATION_RATIO, MAX_NEW_TOKENS)
+    fell_back_from: str = ""  # the tier asked for, when the next tier's model translated
 
 
 class DeadLetter(_Message):
@@ -183,6 +188,8 @@ class WorkerStats(_Message):
     processing_seconds: Histogram = Histogram()
     queue_seconds: Histogram = Histogram()
     model_load_seconds: dict[str, float] = Field(default_factory=dict)  # by model id
+    fallbacks: dict[str, int] = Field(default_factory=dict)  # "asked>used:source-target"
+    cache: dict[str, int] = Field(default_factory=dict)  # hits, misses, bytes_written, errors
 
     def plus(self, other: WorkerStats, sign: int = 1) -> WorkerStats:
         """Counters and histograms added (sign=-1: taken away); load times kept, the latest."""
@@ -193,6 +200,8 @@ class WorkerStats(_Message):
             processing_seconds=self.processing_seconds.plus(other.processing_seconds, sign),
             queue_seconds=self.queue_seconds.plus(other.queue_seconds, sign),
             model_load_seconds={**self.model_load_seconds, **other.model_load_seconds},
+            fallbacks=_add(self.fallbacks, other.fallbacks, sign),
+            cache=_add(self.cache, other.cache, sign),
         )
 
 

@@ -62,8 +62,28 @@ class TranslatorSettings(NatsSettings):
     quantization_level: Quantization = "float32"
     device: str = "auto"
     torch_threads: int | None = Field(default=None, ge=1)
-    max_new_tokens: int | None = Field(default=None, ge=1)
+    max_new_tokens: int | None = Field(default=None, ge=1)  # the budget's ceiling (None: model's)
     num_beams: int = Field(default=1, ge=1)
+    # text plans and bounded generation (translator/text, inference/generation.py)
+    text_plan: bool = True  # false: each message is one piece (benchmarks compare)
+    max_input_tokens: int = Field(default=400, ge=8)  # a longer piece is cut into chunks
+    generation_ratio: float = Field(default=2.0, gt=0)  # budget: ratio x longest source piece
+    generation_floor: int = Field(default=16, ge=1)
+    repetition_limit: int = Field(default=4, ge=0)  # a block repeated this often stops; 0: off
+    # tiers fall back basic -> medium -> premium; a pair may name its own model (a hub id or a
+    # directory), e.g. PAIR_MODELS='{"fr-en": "Helsinki-NLP/opus-mt-fr-en"}'
+    model_fallback: bool = True
+    pair_models: dict[str, str] = Field(default_factory=dict)
+    max_loaded_models: int = Field(default=3, ge=1)  # per worker; the least recently used goes
+    # `auto`: the languages the detector may answer (ISO 639-1)
+    detect_languages: tuple[str, ...] = (
+        "ar", "bn", "de", "en", "es", "fa", "fr", "hi", "id", "it", "ja", "ko", "nl", "pl", "pt",
+        "ro", "ru", "sv", "sw", "th", "tr", "uk", "ur", "vi", "zh",
+    )  # fmt: skip
+    # the translation cache (a NATS KV bucket, per piece)
+    cache_enabled: bool = True
+    cache_ttl: float = Field(default=30 * 86_400.0, gt=0)
+    cache_max_bytes: int = Field(default=512 * 2**20, ge=1024)
 
     batch_size: int = Field(default=32, ge=1)
     batch_window_ms: float = Field(default=20.0, ge=0)
@@ -93,6 +113,10 @@ class TranslatorSettings(NatsSettings):
             "medium": self.medium_model,
             "premium": self.premium_model,
         }[model_type]
+
+    def pair_model(self, source: str, target: str) -> str | None:
+        """The model PAIR_MODELS names for source -> target, if any."""
+        return self.pair_models.get(f"{source}-{target}")
 
     @property
     def batch_window(self) -> float:

@@ -1,29 +1,78 @@
-"""One `generate()` for a group of texts that share model, source and target language."""
+"""One `generate()` for a group of texts that share model, source and target language: input
+counted and never truncated (the text plan made every piece fit), output bounded by a budget
+from the source length, looping rows stopped and collapsed (`generation.py`)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from transformers import StoppingCriteriaList
 
+from translator.inference import generation
 from translator.inference.models import LoadedModel
 
 DEFAULT_MAX_NEW_TOKENS = 256
+_UNBOUNDED = 100_000  # tokenizers say 1e30 when the model sets no input limit
 
 
 @dataclass(frozen=True)
 class Translation:
     text: str
     confidence: float
+    at_budget: bool = False  # generation stopped at its token budget, not at the end
+    looped: bool = False  # a repetition loop was stopped and collapsed
 
 
-def max_new_tokens(loaded: LoadedModel, setting: int | None) -> int:
+def ceiling(loaded: LoadedModel, setting: int | None) -> int:
+    """The budget's ceiling: MAX_NEW_TOKENS, else the model's own max_new_tokens, else 256."""
     if setting is not None:
         return setting
+    if loaded.echo:
+        return DEFAULT_MAX_NEW_TOKENS
     configured = getattr(loaded.model.generation_config, "max_new_tokens", None)
     return int(configured) if configured else DEFAULT_MAX_NEW_TOKENS
+
+
+def input_limit(loaded: LoadedModel, setting: int) -> int:
+    """The most tokens the model is given at once: MAX_INPUT_TOKENS, within what it takes."""
+    if loaded.echo:
+        return setting
+    limits = [setting]
+    positions = getattr(loaded.model.config, "max_position_embeddings", None)
+    if positions:
+        limits.append(int(positions))
+    declared = getattr(loaded.tokenizer, "model_max_length", None)
+    if declared and declared < _UNBOUNDED:
+        limits.append(int(declared))
+    return min(limits)
+
+
+def piece_limit(
+    loaded: LoadedModel, source: str, target: str, setting: int
+) -> tuple[Callable[[str], int], int]:
+    """How to count a piece's own tokens, and how many it may have: the input limit less what
+    the family adds to every piece (T5's task prefix, language and end tokens), with a margin
+    of 2 for the tokens merged where the prefix meets the text."""
+    if loaded.echo:
+        return (lambda text: len(text.split()) or 1), setting
+    tokenizer, family = loaded.tokenizer, loaded.family
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    empty = family.prepare([""], source, target)[0]
+    overhead = len(tokenizer(empty, add_special_tokens=True)["input_ids"]) + 2
+    limit = input_limit(loaded, setting) - overhead
+    if limit < 1:
+        raise ValueError(
+            f"MAX_INPUT_TOKENS={setting} leaves no room for text with {loaded.name}: "
+            f"its prompt alone takes {overhead} tokens"
+        )
+    return count, limit
 
 
 @torch.inference_mode()
@@ -33,7 +82,8 @@ def translate(
     source: str,
     target: str,
     *,
-    max_tokens: int | None = None,
+    budget: generation.Budget | None = None,
+    repetition_limit: int = 0,
     num_beams: int = 1,
 ) -> list[Translation]:
     """Translate `texts` in one batch; order is kept. The caller checked the pair."""
@@ -41,20 +91,40 @@ def translate(
         return [Translation(text, 1.0) for text in texts]
     family = loaded.family
     prepared = family.prepare(texts, source, target)
-    inputs = loaded.tokenizer(prepared, return_tensors="pt", padding=True, truncation=True)
+    inputs = loaded.tokenizer(prepared, return_tensors="pt", padding=True, truncation=False)
+    if budget is None:
+        budget = generation.Budget(2.0, 16, ceiling(loaded, None))
+    # a model that declares a minimum output length (min_new_tokens) gets it, budget or loop
+    minimum = int(getattr(loaded.model.generation_config, "min_new_tokens", None) or 0)
+    max_new = max(budget.tokens(int(inputs["attention_mask"].sum(dim=1).max())), minimum)
     inputs = inputs.to(loaded.device)
+    extra = family.generate_kwargs(target)
+    prompt = 2 if "forced_bos_token_id" in extra else 1
+    stop = generation.RepetitionStop(repetition_limit, prompt, minimum)
     output = loaded.model.generate(
         **inputs,
-        **family.generate_kwargs(target),
-        max_new_tokens=max_new_tokens(loaded, max_tokens),
+        **extra,
+        max_new_tokens=max_new,
         num_beams=num_beams,
         do_sample=False,
         output_scores=True,
         return_dict_in_generate=True,
+        stopping_criteria=StoppingCriteriaList(
+            [stop] if repetition_limit and num_beams == 1 else []
+        ),
     )
-    decoded = loaded.tokenizer.batch_decode(output.sequences, skip_special_tokens=True)
     confidences = _confidences(loaded, output, num_beams)
-    return [Translation(t.strip(), c) for t, c in zip(decoded, confidences, strict=True)]
+    translations = []
+    eos, pad = loaded.tokenizer.eos_token_id, loaded.tokenizer.pad_token_id
+    for i, (row, confidence) in enumerate(zip(output.sequences.tolist(), confidences, strict=True)):
+        looping = i in stop.stopped  # only a row the loop stop ended is collapsed
+        kept, looped = generation.collapse(row, repetition_limit if looping else 0, pad)
+        ended = bool(kept) and kept[-1] == eos and len(kept) > prompt
+        # a row that ran to a length the model itself fixed (min_new_tokens) is complete
+        at_budget = not ended and not looped and len(kept) - prompt >= max_new > minimum
+        text = loaded.tokenizer.decode(kept, skip_special_tokens=True).strip()
+        translations.append(Translation(text, confidence, at_budget, looped))
+    return translations
 
 
 def _confidences(loaded: LoadedModel, output: Any, num_beams: int) -> list[float]:

@@ -1,10 +1,12 @@
 """Loading translation models with `from_pretrained`, from a local directory, MODELS_PATH, or
-the hub; once per process, kept for its life."""
+the hub; a worker keeps at most MAX_LOADED_MODELS, the least recently used one goes."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,8 @@ class LoadedModel:
     random_weights: bool
     load_seconds: float
     echo: bool = False
+    revision: str = ""  # what exactly was loaded: the hub commit, or a digest of the files
+    engine: str = "transformers"
 
     @property
     def name(self) -> str:
@@ -101,6 +105,7 @@ def load(model_id: str, settings: TranslatorSettings) -> LoadedModel:
         failed = f"from_pretrained failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
         raise _unavailable(model_id, settings, no_hub or failed) from exc
     model = _place(model, plan)
+    revision = _revision(model, source)
     random_weights = bool(getattr(model.config, RANDOM_WEIGHTS_FLAG, False))
     loaded = LoadedModel(
         model_id=model_id,
@@ -111,9 +116,30 @@ def load(model_id: str, settings: TranslatorSettings) -> LoadedModel:
         quantization=plan.level,
         random_weights=random_weights,
         load_seconds=time.perf_counter() - started,
+        revision=revision,
     )
     _log_loaded(loaded)
     return loaded
+
+
+def _revision(model: Any, source: str | Path) -> str:
+    """The hub commit the weights came from; for a local directory, a digest of its config and
+    of each file's name, size and modification time (two random-weight models built from one
+    config differ here, so the cache never mixes them)."""
+    commit = getattr(model.config, "_commit_hash", None)
+    if commit:
+        return str(commit)
+    digest = hashlib.sha256()
+    directory = Path(source)
+    if directory.is_dir():
+        for path in sorted(directory.iterdir()):
+            if path.is_file():
+                stat = path.stat()
+                digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        config = directory / "config.json"
+        if config.is_file():
+            digest.update(config.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _echo() -> LoadedModel:
@@ -154,20 +180,36 @@ def _log_loaded(loaded: LoadedModel) -> None:
 
 
 class ModelRegistry:
-    """The models of one worker process, by model type, loaded on first use and kept."""
+    """The models of one worker process, loaded on first use; at most MAX_LOADED_MODELS stay,
+    the least recently used one is dropped first."""
 
     def __init__(self, settings: TranslatorSettings) -> None:
         self._settings = settings
-        self._loaded: dict[str, LoadedModel] = {}
+        self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()
+        self.evicted = 0
 
     def cached(self, model_type: ModelType) -> LoadedModel | None:
-        return self._loaded.get(self._settings.model_id(model_type))
+        return self.cached_id(self._settings.model_id(model_type))
+
+    def cached_id(self, model_id: str) -> LoadedModel | None:
+        loaded = self._loaded.get(model_id)
+        if loaded is not None:
+            self._loaded.move_to_end(model_id)
+        return loaded
 
     def get(self, model_type: ModelType) -> LoadedModel:
-        model_id = self._settings.model_id(model_type)
-        if model_id not in self._loaded:
-            self._loaded[model_id] = load(model_id, self._settings)
-        return self._loaded[model_id]
+        return self.get_id(self._settings.model_id(model_type))
+
+    def get_id(self, model_id: str) -> LoadedModel:
+        loaded = self.cached_id(model_id)
+        if loaded is None:
+            loaded = load(model_id, self._settings)
+            self._loaded[model_id] = loaded
+            while len(self._loaded) > self._settings.max_loaded_models:
+                dropped, _ = self._loaded.popitem(last=False)
+                self.evicted += 1
+                log.info("unloaded %s (MAX_LOADED_MODELS=%d)", dropped, len(self._loaded))
+        return loaded
 
     @property
     def loaded(self) -> tuple[str, ...]:

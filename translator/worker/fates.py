@@ -63,7 +63,7 @@ class Fates:
             return retry
 
         async def publish() -> None:
-            results = build_results(job, self.who, self.usage(), job.model_id)
+            results = build_results(job, self.who, self.usage())
             await self._publish(reply_subject(job.msg), results)
             if failed:
                 await self._bury(job.msg, "retries exhausted", job.request)

@@ -7,11 +7,15 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from nats.aio.msg import Msg
 
 from translator.contracts.messages import ModelType, TranslationRequest
 from translator.inference.engine import Translation
+from translator.text.plan import Plan
+
+T = TypeVar("T")
 
 
 @dataclass(eq=False)
@@ -21,17 +25,30 @@ class Job:
     msg: Msg
     request: TranslationRequest
     source: str
+    plan: Plan
     received: float = field(default_factory=time.perf_counter)
     translations: dict[str, Translation] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     error_kinds: dict[str, str] = field(default_factory=dict)  # the metrics' `reason` label
     translation_time: float = 0.0
-    model_id: str = ""
+    models: dict[str, str] = field(default_factory=dict)  # target -> the model's name
+    pieces: dict[str, PieceCounts] = field(default_factory=dict)  # target -> its pieces
 
     @property
     def pending_targets(self) -> list[str]:
         done = self.translations.keys() | self.errors.keys()
         return [t for t in self.request.target_languages if t not in done]
+
+
+@dataclass(frozen=True)
+class PieceCounts:
+    """What a translation was made of: its pieces, how many came from the cache, how many hit
+    their token budget; and the tier it fell back from, if it did."""
+
+    total: int = 0
+    cached: int = 0
+    at_budget: int = 0
+    fell_back_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,10 +65,10 @@ def group_jobs(jobs: list[Job]) -> dict[GroupKey, list[Job]]:
         for target in job.pending_targets:
             groups[GroupKey(job.request.model_type, job.source, target)].append(job)
     for members in groups.values():
-        members.sort(key=lambda job: len(job.request.text))
+        members.sort(key=lambda job: len(job.request.text))  # similar plans near each other
     return dict(groups)
 
 
-def chunks(jobs: list[Job], size: int) -> Iterator[list[Job]]:
-    for start in range(0, len(jobs), size):
-        yield jobs[start : start + size]
+def chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -27,7 +27,7 @@ from translator.contracts.subjects import (
     is_persistent_reply,
     result_msg_id,
 )
-from translator.worker.jobs import Job
+from translator.worker.jobs import Job, PieceCounts
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,7 @@ class Usage:
     cpu_percent: float
 
 
-def build_results(
-    job: Job, who: WorkerIdentity, usage: Usage, quantized_model: str
-) -> list[TranslationResult]:
+def build_results(job: Job, who: WorkerIdentity, usage: Usage) -> list[TranslationResult]:
     now = time.time()
     common = {
         "task_id": job.request.task_id,
@@ -70,7 +68,6 @@ def build_results(
         "processing_time": round(time.perf_counter() - job.received, 6),
         "model_type": job.request.model_type,
         "worker_name": who.worker_name,
-        "translator_model": quantized_model,
         "worker_id": who.worker_id,
         "pool_type": who.pool.value,
         "translation_time": round(job.translation_time, 6),
@@ -82,15 +79,29 @@ def build_results(
     results = []
     for target in job.request.target_languages:
         done = job.translations.get(target)
+        model = job.models.get(target, "")
         if done is not None:
-            extra = {"translated_text": done.text, "confidence_score": done.confidence}
+            pieces = job.pieces.get(target, PieceCounts())
+            extra = {
+                "translated_text": done.text, "confidence_score": done.confidence,
+                "pieces": pieces.total, "pieces_cached": pieces.cached,
+                "pieces_at_budget": pieces.at_budget, "fell_back_from": pieces.fell_back_from,
+            }  # fmt: skip
             results.append(
-                TranslationResult(**common, status="ok", target_language=target, **extra)
+                TranslationResult(
+                    **common, status="ok", target_language=target, translator_model=model, **extra
+                )
             )
         else:
             error = job.errors.get(target, "not translated")
             results.append(
-                TranslationResult(**common, status="error", error=error, target_language=target)
+                TranslationResult(
+                    **common,
+                    status="error",
+                    error=error,
+                    target_language=target,
+                    translator_model=model,
+                )
             )
     return results
 

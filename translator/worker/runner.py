@@ -33,7 +33,13 @@ async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop_on_signal, worker.stop)
-            tg.start_soon(worker.reporter.beat_forever, bucket)
+            tg.start_soon(
+                worker.reporter.beat_forever,
+                bucket,
+                lambda: heartbeat.heartbeat_bucket(
+                    js, settings.heartbeat_ttl, settings.stream_replicas
+                ),
+            )
             try:
                 if await worker.load_models():
                     await worker.serve()

@@ -1,18 +1,25 @@
-"""The translation stage of a batch: each (model, source, target) group through one
-generate() per chunk of `BATCH_SIZE`, in a thread; outcomes land on the jobs."""
+"""The translation stage of a batch. For each (model, source, target) group: the model is
+routed (a tier that cannot do the pair falls back to the next one), every message's plan is
+fitted to the model's input, the pieces of all the group's messages are looked up in the cache,
+the rest are deduplicated, sorted by length and translated in one generate() per chunk of
+BATCH_SIZE pieces (in a thread), then each message is put back together."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 import anyio
 
 from translator.contracts.errors import TranslatorError, error_kind
 from translator.contracts.settings import TranslatorSettings
-from translator.inference import engine
+from translator.inference import engine, generation
 from translator.inference.models import LoadedModel, ModelRegistry, model_name
-from translator.worker.jobs import GroupKey, Job, chunks, group_jobs
+from translator.inference.routing import Route, route
+from translator.text.plan import Plan
+from translator.worker.cache import Scope, TranslationCache
+from translator.worker.jobs import GroupKey, Job, PieceCounts, chunks, group_jobs
 from translator.worker.spans import MessageSpans, mark_failed
 from translator.worker.utilization import Counters
 
@@ -26,11 +33,13 @@ class BatchTranslator:
         models: ModelRegistry,
         counters: Counters,
         spans: MessageSpans,
+        cache: TranslationCache,
     ) -> None:
         self.settings = settings
         self.models = models
         self.counters = counters
         self.spans = spans
+        self.cache = cache
 
     async def load_models(self) -> None:
         """The preloaded models; cancelling abandons the thread inside `from_pretrained`."""
@@ -40,63 +49,129 @@ class BatchTranslator:
     async def translate(self, jobs: list[Job]) -> set[Job]:
         """Fill each job's outcomes; return the jobs hit by a failure a retry may fix."""
         retry: set[Job] = set()
+        for job in jobs:
+            if not job.plan.pieces:  # emoji, numbers, a URL: nothing for a model
+                self._keep_as_is(job, job.request.target_languages)
         for key, members in group_jobs(jobs).items():
             if key.source == key.target:
-                self._keep_as_is(members, key)
+                for job in members:
+                    self._keep_as_is(job, [key.target])
                 continue
             try:
-                loaded = await self._model(key)
-                loaded.family.check_pair(key.source, key.target)
+                routed = await self._route(key)
             except (TranslatorError, ValueError) as exc:
                 _fail(members, key, str(exc), error_kind(exc))
                 continue
-            for chunk in chunks(members, self.settings.batch_size):
-                if not await self._generate(loaded, key, chunk):
-                    retry.update(chunk)
+            if routed.fell_back_from:
+                self.counters.fallback(routed.fell_back_from, routed.tier, key.source, key.target)
+            if not await self._translate_group(routed, key, members):
+                retry.update(members)
         return retry
 
-    async def _model(self, key: GroupKey) -> LoadedModel:
-        cached = self.models.cached(key.model_type)
-        if cached is not None:
-            return cached
-        return await anyio.to_thread.run_sync(self.models.get, key.model_type)
+    def _keep_as_is(self, job: Job, targets: Sequence[str]) -> None:
+        """The text is its own translation: same language, or nothing in it to translate; the
+        result names the tier's model, as 0.4.9's did."""
+        tier_model = model_name(self.settings.model_id(job.request.model_type))
+        for target in targets:
+            job.translations[target] = engine.Translation(job.request.text, 1.0)
+            job.pieces[target] = PieceCounts(total=len(job.plan.pieces))
+            job.models[target] = tier_model
 
-    async def _generate(self, loaded: LoadedModel, key: GroupKey, jobs: list[Job]) -> bool:
-        texts = [job.request.text for job in jobs]
+    async def _route(self, key: GroupKey) -> Route:
+        return await anyio.to_thread.run_sync(
+            route, self.models, self.settings, key.model_type, key.source, key.target
+        )
+
+    async def _translate_group(self, routed: Route, key: GroupKey, jobs: list[Job]) -> bool:
+        loaded = routed.loaded
+        plans, lengths = await anyio.to_thread.run_sync(self._fit, loaded, key, jobs)
+        texts = list(lengths)
+        scope = Scope(loaded, key.source, key.target, self.settings.num_beams)
+        done = await self.cache.lookup(scope, texts)
+        cached = set(done)
+        misses = sorted((t for t in texts if t not in done), key=lambda t: lengths[t])
         started = time.perf_counter()
+        for chunk in chunks(misses, self.settings.batch_size):
+            translated = await self._generate(loaded, key, jobs, chunk)
+            if translated is None:
+                return False
+            done.update(zip(chunk, translated, strict=True))
+        elapsed = time.perf_counter() - started
+        await self.cache.store(scope, {text: done[text] for text in misses})
+        for job, plan in zip(jobs, plans, strict=True):
+            pieces = [done[text] for text in plan.pieces]
+            job.translations[key.target] = _assembled(plan, pieces)
+            job.pieces[key.target] = PieceCounts(
+                total=len(pieces),
+                cached=sum(1 for text in plan.pieces if text in cached),
+                at_budget=sum(1 for piece in pieces if piece.at_budget),
+                fell_back_from=routed.fell_back_from or "",
+            )
+            job.models[key.target] = loaded.name
+            job.translation_time += elapsed
+        return True
+
+    def _fit(
+        self, loaded: LoadedModel, key: GroupKey, jobs: list[Job]
+    ) -> tuple[list[Plan], dict[str, int]]:
+        """Each job's plan cut to the model's input, and every distinct piece's token count."""
+        count, limit = engine.piece_limit(
+            loaded, key.source, key.target, self.settings.max_input_tokens
+        )
+        plans = [job.plan.fitted(count, limit) for job in jobs]
+        lengths: dict[str, int] = {}
+        for plan in plans:
+            for text in plan.pieces:
+                if text not in lengths:
+                    lengths[text] = count(text)
+        return plans, lengths
+
+    async def _generate(
+        self, loaded: LoadedModel, key: GroupKey, jobs: list[Job], texts: list[str]
+    ) -> list[engine.Translation] | None:
         with self.spans.generate(loaded, key, jobs):
             try:
-                done = await anyio.to_thread.run_sync(self._generate_sync, loaded, key, texts)
+                return await anyio.to_thread.run_sync(self._generate_sync, loaded, key, texts)
             except (RuntimeError, ValueError, IndexError) as exc:
-                log.exception("generate failed for %d texts (%s): %s", len(texts), key, exc)
+                log.exception("generate failed for %d pieces (%s): %s", len(texts), key, exc)
                 mark_failed(str(exc), exc)
                 _fail(jobs, key, f"model failure: {exc}", "model_failure")
-                return False
-        elapsed = time.perf_counter() - started
-        for job, translation in zip(jobs, done, strict=True):
-            job.translations[key.target] = translation
-            job.translation_time += elapsed
-            job.model_id = loaded.name
-        return True
+                return None
 
     def _generate_sync(
         self, loaded: LoadedModel, key: GroupKey, texts: list[str]
     ) -> list[engine.Translation]:
         self.counters.generate_calls += 1
+        s = self.settings
+        ceiling = engine.ceiling(loaded, s.max_new_tokens)
+        budget = generation.Budget(s.generation_ratio, min(s.generation_floor, ceiling), ceiling)
         return engine.translate(
             loaded,
             texts,
             key.source,
             key.target,
-            max_tokens=self.settings.max_new_tokens,
+            budget=budget,
+            repetition_limit=self.settings.repetition_limit,
             num_beams=self.settings.num_beams,
         )
 
-    def _keep_as_is(self, jobs: list[Job], key: GroupKey) -> None:
-        """Source and target are the same language: the text is its own translation."""
-        for job in jobs:
-            job.translations[key.target] = engine.Translation(job.request.text, 1.0)
-            job.model_id = job.model_id or model_name(self.settings.model_id(key.model_type))
+
+def _assembled(plan: Plan, pieces: Sequence[engine.Translation]) -> engine.Translation:
+    """The message put back together; its confidence the pieces', weighted by their length."""
+    text = plan.assemble([piece.text for piece in pieces])
+    weights = [len(source) for source in plan.pieces]
+    total = sum(weights)
+    confidence = (
+        round(sum(p.confidence * w for p, w in zip(pieces, weights, strict=True)) / total, 4)
+        if total
+        else 1.0
+    )
+    return engine.Translation(
+        text,
+        confidence,
+        at_budget=any(p.at_budget for p in pieces),
+        looped=any(p.looped for p in pieces),
+    )
 
 
 def _fail(jobs: list[Job], key: GroupKey, reason: str, kind: str) -> None:

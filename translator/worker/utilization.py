@@ -64,6 +64,8 @@ class Counters:
     _results: Counter[str] = field(default_factory=Counter)
     _errors: Counter[str] = field(default_factory=Counter)
     _dead_letters: int = 0
+    _fallbacks: Counter[str] = field(default_factory=Counter)  # "from>to:source-target"
+    cache: Counter[str] = field(default_factory=Counter)  # the translation cache's, shared
     _processing: _Tally = field(default_factory=lambda: _Tally())
     _queue: _Tally = field(default_factory=lambda: _Tally())
 
@@ -94,6 +96,10 @@ class Counters:
     def dead_letter(self) -> None:
         self._dead_letters += 1
 
+    def fallback(self, asked: str, used: str, source: str, target: str) -> None:
+        """A group translated by the `used` tier's model because `asked`'s cannot do the pair."""
+        self._fallbacks[f"{asked}>{used}:{source}-{target}"] += 1
+
     def stats(self, model_load_seconds: dict[str, float]) -> WorkerStats:
         return WorkerStats(
             translations=dict(self._results),
@@ -102,6 +108,8 @@ class Counters:
             processing_seconds=self._processing.histogram(),
             queue_seconds=self._queue.histogram(),
             model_load_seconds=model_load_seconds,
+            fallbacks=dict(self._fallbacks),
+            cache=dict(self.cache),
         )
 
     @property

@@ -21,6 +21,8 @@ from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import HEADER_MSG_ID, WORKERS_CONSUMER, Pool, request_stream
 from translator.inference.detection import detect_language
 from translator.inference.models import ModelRegistry
+from translator.text import plan
+from translator.worker.cache import TranslationCache
 from translator.worker.fates import Fates
 from translator.worker.jobs import Job
 from translator.worker.reporting import Reporter, WorkerStatus
@@ -44,7 +46,8 @@ class Worker:
         self.reporter = Reporter(self.who, self.status, models, settings.heartbeat_interval)
         self.spans = MessageSpans(pool, self.who.worker_id)
         counters = self.status.counters
-        self.translator = BatchTranslator(settings, models, counters, self.spans)
+        cache = TranslationCache(settings, self.js, counters.cache)
+        self.translator = BatchTranslator(settings, models, counters, self.spans, cache)
         self.fates = Fates(settings, nc, self.who, counters, self.spans, self.reporter.usage)
         self._stopping = anyio.Event()
         self._batch_scope: anyio.CancelScope | None = None
@@ -147,12 +150,19 @@ class Worker:
             if len(request.text) > self.settings.max_text_length:
                 raise TextTooLong(len(request.text), self.settings.max_text_length)
             source = request.source_language
-            if source == "auto":
-                source = await anyio.to_thread.run_sync(detect_language, request.text)
-            return Job(msg=msg, request=request, source=source)
+            text_plan = await anyio.to_thread.run_sync(self._plan, request.text, source)
+            if source == "auto" and text_plan.pieces:  # nothing to translate: nothing to detect
+                source = await anyio.to_thread.run_sync(
+                    detect_language, " ".join(text_plan.pieces), self.settings.detect_languages
+                )
+                text_plan = await anyio.to_thread.run_sync(self._plan, request.text, source)
+            return Job(msg=msg, request=request, source=source, plan=text_plan)
         except TranslatorError as error:
             await self.fates.settle(msg, settled, self.fates.reject(msg, request, error))
             return None
+
+    def _plan(self, text: str, source: str) -> plan.Plan:
+        return plan.build(text, source) if self.settings.text_plan else plan.whole(text)
 
     def _fallback_task_id(self, msg: Msg) -> str:
         header = (msg.headers or {}).get(HEADER_MSG_ID)

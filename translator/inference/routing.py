@@ -1,0 +1,49 @@
+"""Which model translates a pair: the one PAIR_MODELS names for it, else the request's tier,
+else the next tier that can (basic -> medium -> premium, MODEL_FALLBACK). A pair no model can
+do is UnsupportedLanguage: an error result, never a translation into the wrong language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from translator.contracts.errors import UnsupportedLanguage
+from translator.contracts.messages import MODEL_TYPES, ModelType
+from translator.contracts.settings import TranslatorSettings
+from translator.inference.models import LoadedModel, ModelRegistry
+
+
+@dataclass(frozen=True)
+class Route:
+    loaded: LoadedModel
+    tier: str  # the tier whose model is used, or "pair" for a PAIR_MODELS entry
+    fell_back_from: ModelType | None = None  # the tier asked for, when another one serves
+
+
+def route(
+    registry: ModelRegistry,
+    settings: TranslatorSettings,
+    model_type: ModelType,
+    source: str,
+    target: str,
+) -> Route:
+    """The model for source -> target (loading it if needed: call from a thread)."""
+    dedicated = settings.pair_model(source, target)
+    if dedicated is not None:
+        loaded = registry.get_id(dedicated)
+        loaded.family.check_pair(source, target)
+        return Route(loaded, "pair")
+    start = MODEL_TYPES.index(model_type)
+    tiers = MODEL_TYPES[start:] if settings.model_fallback else (model_type,)
+    refusals: list[UnsupportedLanguage] = []
+    for tier in tiers:
+        loaded = registry.get(tier)
+        try:
+            loaded.family.check_pair(source, target)
+        except UnsupportedLanguage as refused:
+            refusals.append(refused)
+            continue
+        return Route(loaded, tier, model_type if tier != model_type else None)
+    if len(refusals) == 1:
+        raise refusals[0]
+    tried = "; ".join(f"{tier}: {refusal}" for tier, refusal in zip(tiers, refusals, strict=True))
+    raise UnsupportedLanguage(refusals[0].code, "any tier", f"tried {tried}")

@@ -1,0 +1,127 @@
+"""The translation cache: one entry per sentence piece in a NATS KV bucket (no new
+infrastructure), keyed by everything that decides the output: model, its revision, engine,
+quantization, beams, source, target and the piece's text. An entry made by another model,
+revision or quantization can never answer. Best effort: NATS slow or down is a miss, never a
+failed translation. Pieces that hit their token budget are not stored (they are incomplete)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+import anyio
+import nats.errors
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
+
+from translator.bus.buckets import cache_bucket
+from translator.contracts.settings import TranslatorSettings
+from translator.inference.engine import Translation
+from translator.inference.models import LoadedModel
+
+log = logging.getLogger(__name__)
+BUCKET = "TRANSLATOR_CACHE"
+_TIMEOUT = 1.0  # a lookup slower than this is a miss
+_FAILURES = (TimeoutError, nats.errors.Error, nats.js.errors.Error, OSError)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What besides the text decides a translation."""
+
+    model: LoadedModel
+    source: str
+    target: str
+    num_beams: int
+
+    def key(self, text: str) -> str:
+        parts = (
+            self.model.model_id, self.model.revision, self.model.engine, self.model.quantization,
+            f"beams={self.num_beams}", self.source, self.target, text,
+        )  # fmt: skip
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+class TranslationCache:
+    def __init__(
+        self, settings: TranslatorSettings, js: JetStreamContext, counts: Counter[str]
+    ) -> None:
+        self.settings = settings
+        self.js = js
+        self.enabled = settings.cache_enabled
+        self.counts = counts  # hits, misses, bytes_written, errors: the worker's counters
+        self.counts.update(dict.fromkeys(("hits", "misses", "bytes_written", "errors"), 0))
+        self._kv: KeyValue | None = None
+
+    async def _bucket(self) -> KeyValue:
+        if self._kv is None:
+            s = self.settings
+            self._kv = await cache_bucket(
+                self.js, BUCKET, s.cache_ttl, s.cache_max_bytes, s.stream_replicas
+            )
+        return self._kv
+
+    async def lookup(self, scope: Scope, texts: list[str]) -> dict[str, Translation]:
+        """The cached translations among `texts` (distinct), by text."""
+        if not self.enabled or scope.model.echo or not texts:
+            return {}
+        found: dict[str, Translation] = {}
+        try:
+            kv = await self._bucket()
+        except _FAILURES as exc:
+            self._failed("open", exc, len(texts))
+            self.counts["misses"] += len(texts)
+            return {}
+
+        async def one(text: str) -> None:
+            try:
+                with anyio.fail_after(_TIMEOUT):
+                    entry = await kv.get(scope.key(text))
+            except nats.js.errors.KeyNotFoundError:
+                return
+            except _FAILURES as exc:
+                self._failed("get", exc)
+                return
+            if entry.value:
+                stored = json.loads(entry.value)
+                found[text] = Translation(stored["t"], float(stored["c"]))
+
+        async with anyio.create_task_group() as tg:
+            for text in texts:
+                tg.start_soon(one, text)
+        self.counts["hits"] += len(found)
+        self.counts["misses"] += len(texts) - len(found)
+        return found
+
+    async def store(self, scope: Scope, done: dict[str, Translation]) -> None:
+        """Keep the complete translations of `done` (by source text)."""
+        if not self.enabled or scope.model.echo:
+            return
+        try:
+            kv = await self._bucket()
+        except _FAILURES as exc:
+            self._failed("open", exc)
+            return
+
+        async def one(text: str, translation: Translation) -> None:
+            value = json.dumps({"t": translation.text, "c": translation.confidence}).encode()
+            try:
+                with anyio.fail_after(_TIMEOUT):
+                    await kv.put(scope.key(text), value)
+            except _FAILURES as exc:
+                self._failed("put", exc)
+                return
+            self.counts["bytes_written"] += len(value)
+
+        async with anyio.create_task_group() as tg:
+            for text, translation in done.items():
+                if not translation.at_budget:
+                    tg.start_soon(one, text, translation)
+
+    def _failed(self, what: str, exc: BaseException, n: int = 1) -> None:
+        self.counts["errors"] += n
+        log.debug("translation cache %s failed: %r", what, exc)
