@@ -197,8 +197,9 @@ class Shim:
         if now - self._last_pong < self.settings.zmq_pong_interval:
             self.counts["pong_skipped"] += 1
             return
-        self._last_pong = now
         await self._send(protocol.pong(self.pub_port, self.pull_port))
+        if self.subscribers > 0:  # a pong sent to nobody does not count
+            self._last_pong = now
 
     def _hold_full(self) -> bool:
         """NATS is unreachable and ZMQ_HOLD_MAX requests already wait for it."""
