@@ -84,3 +84,13 @@ def test_a_declared_minimum_output_length_is_kept(tmp_path: Path) -> None:
     tokens = loaded.tokenizer(done.text, add_special_tokens=False)["input_ids"]
     assert not done.looped
     assert len(tokens) >= 25  # not stopped nor collapsed before its 30 tokens
+
+
+def test_an_input_limit_smaller_than_the_prompt_is_refused_clearly(
+    free_running: LoadedModel,
+) -> None:
+    count, limit = engine.piece_limit(free_running, "en", "fr", 400)
+    prompt = 400 - limit  # T5's task prefix and end token (and a margin of 2)
+    assert count("Hello there") < count("Hello there, " * 12)
+    with pytest.raises(ValueError, match="leaves no room for text"):
+        engine.piece_limit(free_running, "en", "fr", prompt)

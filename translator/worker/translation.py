@@ -84,7 +84,11 @@ class BatchTranslator:
 
     async def _translate_group(self, routed: Route, key: GroupKey, jobs: list[Job]) -> bool:
         loaded = routed.loaded
-        plans, lengths = await anyio.to_thread.run_sync(self._fit, loaded, key, jobs)
+        try:
+            plans, lengths = await anyio.to_thread.run_sync(self._fit, loaded, key, jobs)
+        except ValueError as exc:  # MAX_INPUT_TOKENS leaves no room beside the model's prompt
+            _fail(jobs, key, str(exc), error_kind(exc))
+            return True  # settled: an error result, which no retry would change
         texts = list(lengths)
         scope = Scope(loaded, key.source, key.target, self.settings.num_beams)
         done = await self.cache.lookup(scope, texts)
