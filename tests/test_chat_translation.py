@@ -195,3 +195,26 @@ def test_a_worker_keeps_at_most_max_loaded_models(models: Models) -> None:
     assert registry.evicted == 1
     registry.get("basic")  # loaded again when needed
     assert registry.loaded == (str(models.t5),)
+
+
+async def test_the_cache_in_process_hits_misses_and_an_entry_that_is_not_ours(
+    nc: Client, models: Models
+) -> None:
+    from collections import Counter
+
+    from translator.inference.engine import Translation
+    from translator.worker.cache import BUCKET, Scope, TranslationCache
+
+    settings = TranslatorSettings(basic_model=str(models.t5), models_offline=True)
+    loaded = load(str(models.t5), settings)
+    counts: Counter[str] = Counter()
+    cache = TranslationCache(settings, nc.jetstream(), counts)
+    scope = Scope(loaded, "en", "fr", 1)
+    await cache.store(scope, {"Hello": Translation("Bonjour", 0.9)})
+    kv = await nc.jetstream().key_value(BUCKET)
+    await kv.put(scope.key("Broken"), b"not json")
+    found = await cache.lookup(scope, ["Hello", "Broken", "Absent"])
+    assert found == {"Hello": Translation("Bonjour", 0.9)}
+    assert (counts["hits"], counts["misses"], counts["errors"]) == (1, 2, 1)
+    assert await cache.lookup(Scope(loaded, "en", "de", 1), ["Hello"]) == {}  # another pair
+    assert await cache.lookup(Scope(loaded, "en", "fr", 4), ["Hello"]) == {}  # other beams

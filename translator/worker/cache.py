@@ -26,6 +26,7 @@ from translator.inference.models import LoadedModel
 log = logging.getLogger(__name__)
 BUCKET = "TRANSLATOR_CACHE"
 _TIMEOUT = 1.0  # a lookup slower than this is a miss
+_OPEN_TIMEOUT = 5.0
 _FAILURES = (TimeoutError, nats.errors.Error, nats.js.errors.Error, OSError)
 
 
@@ -58,11 +59,14 @@ class TranslationCache:
         self._kv: KeyValue | None = None
 
     async def _bucket(self) -> KeyValue:
+        """The bucket, opened once; within a few seconds, or the caller counts a miss (a batch
+        in hand never waits on an unreachable NATS for the cache's sake)."""
         if self._kv is None:
             s = self.settings
-            self._kv = await cache_bucket(
-                self.js, BUCKET, s.cache_ttl, s.cache_max_bytes, s.stream_replicas
-            )
+            with anyio.fail_after(_OPEN_TIMEOUT):
+                self._kv = await cache_bucket(
+                    self.js, BUCKET, s.cache_ttl, s.cache_max_bytes, s.stream_replicas
+                )
         return self._kv
 
     async def lookup(self, scope: Scope, texts: list[str]) -> dict[str, Translation]:
@@ -86,9 +90,11 @@ class TranslationCache:
             except _FAILURES as exc:
                 self._failed("get", exc)
                 return
-            if entry.value:
-                stored = json.loads(entry.value)
-                found[text] = Translation(stored["t"], float(stored["c"]))
+            try:
+                stored = json.loads(entry.value or b"")
+                found[text] = Translation(str(stored["t"]), float(stored["c"]))
+            except (ValueError, KeyError, TypeError) as exc:  # not an entry of ours: a miss
+                self._failed("read", exc)
 
         async with anyio.create_task_group() as tg:
             for text in texts:
