@@ -16,7 +16,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -25,8 +24,8 @@ from pathlib import Path
 import anyio
 
 import tests.gateway
-from bench.common import ROOT, SENTENCES, machine
-from tests.support import free_port
+from bench.common import SENTENCES, machine
+from tests.support import free_port, start_module
 from translator.bus import heartbeat
 from translator.bus.connection import connect
 from translator.bus.embedded import EmbeddedNats
@@ -73,13 +72,6 @@ class Gateway(tests.gateway.Gateway):
         return all(m in self.fates for m in self.sent)
 
 
-def start(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", module], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-
-
 async def ready_workers(url: str) -> list[int]:
     nc = await connect(TranslatorSettings(nats_url=url), "bench-probe", patient=False)
     try:
@@ -102,8 +94,8 @@ async def run(duration: float, rate: float, root: Path) -> dict[str, object]:
         "ZMQ_BIND_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1", "METRICS_ENABLED": "false",
         "CACHE_ENABLED": "false",  # the same sentences again: the workers must do the work
     }  # fmt: skip
-    scaler = start("scaler", env, root / "scaler.log")
-    shims = [start("zmq_compat", env, root / "shim.log")]
+    scaler = start_module(["scaler"], env, root / "scaler.log")
+    shims = [start_module(["zmq_compat"], env, root / "shim.log")]
     gateway = Gateway(pull, pub)
     faults: list[tuple[float, str]] = []
     try:
@@ -182,7 +174,7 @@ async def _restart_shim(
     shim = shims[-1]
     shim.send_signal(signal.SIGTERM)
     await anyio.to_thread.run_sync(shim.wait, 60)
-    shims.append(start("zmq_compat", env, root / "shim.log"))
+    shims.append(start_module(["zmq_compat"], env, root / "shim.log"))
     faults.append((round(time.monotonic() - t0, 1), f"shim exited {shim.returncode}, restarted"))
 
 

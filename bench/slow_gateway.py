@@ -20,8 +20,8 @@ from pathlib import Path
 import anyio
 
 from bench.common import machine, start_worker, wait_ready
-from bench.edge_faults import Gateway, start
-from tests.support import free_port
+from bench.edge_faults import Gateway
+from tests.support import free_port, start_module
 from translator.bus.connection import connect
 from translator.bus.embedded import EmbeddedNats
 from translator.bus.topology import ensure_topology
@@ -43,7 +43,7 @@ class PacedGateway(Gateway):
 async def burst(env: dict[str, str], count: int, log: Path) -> dict[str, float]:
     pull, pub = free_port(), free_port()
     shim_env = {**env, "TRANSLATOR_ZMQ_PULL_PORT": str(pull), "TRANSLATOR_ZMQ_PUB_PORT": str(pub)}
-    shim = start("zmq_compat", shim_env, log)
+    shim = start_module(["zmq_compat"], shim_env, log)
     gateway = PacedGateway(pull, pub)
     try:
         async with anyio.create_task_group() as tg:

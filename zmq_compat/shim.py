@@ -16,7 +16,8 @@ import logging
 import time
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Hashable
+from typing import Generic, TypeVar
 
 import anyio
 import nats.errors
@@ -52,6 +53,7 @@ OUTCOMES = (
 _NOT_SENT = (nats.errors.OutboundBufferLimitError, nats.errors.NoRespondersError)
 _RESULTS_ACK_WAIT = 30.0
 _SEND_BACKOFF = (0.002, 0.05)  # a full PUB queue: first and longest wait before trying again
+K = TypeVar("K", bound=Hashable)
 Received = tuple[TranslationRequest, tracing.Span, float]  # with its arrival (monotonic)
 
 
@@ -77,8 +79,9 @@ class Shim:
         self._drained = anyio.Event()  # every request taken has had its fate
         self._abandon = False
         self.taken_on_stop = 0
-        self._recent = Recent(settings.zmq_duplicate_window)
-        self._refused = Recent(settings.zmq_duplicate_window)  # answered with an error: no result
+        self._recent: Recent[tuple[str, str]] = Recent(settings.zmq_duplicate_window)
+        # task ids answered with an error whose result may still come: it is never sent
+        self._refused: Recent[str] = Recent(settings.zmq_duplicate_window)
         self.in_flight = 0  # requests taken from PULL whose fate is not settled yet
         self._last_pong = -float("inf")
 
@@ -244,7 +247,7 @@ class Shim:
             log.warning("zmq_compat: request %s not queued: %r", request.task_id, exc.cause)
             trace.get_current_span().set_status(trace.StatusCode.ERROR, UNAVAILABLE)
             if exc.maybe_stored:  # it may still come back translated: it must not
-                self._refused.add((request.task_id, ""))
+                self._refused.add(request.task_id)
             await self._answer_error(request, UNAVAILABLE, "unavailable")
         except Exception as exc:  # the one broad except of a request's fate: answered, never lost
             log.exception("zmq_compat: request %s could not be queued", request.task_id)
@@ -354,7 +357,7 @@ class Shim:
             log.error("zmq_compat: dropped an unreadable result: %r", msg.data[:200])
             return
         key = (result.task_id, result.target_language)
-        if self._refused.seen((result.task_id, "")):
+        if self._refused.seen(result.task_id):
             self.counts["result_after_error"] += 1  # the gateway got its error: one fate
             return
         if self._recent.seen(key):
@@ -395,7 +398,7 @@ class NotQueued(Exception):
         self.maybe_stored = maybe_stored
 
 
-class Recent:
+class Recent(Generic[K]):
     """The results sent in the last `window` seconds (at most `limit`), by (taskId, target
     language): JetStream redelivers a result whose ack was lost (a NATS restart), and the gateway
     must not get it twice."""
@@ -403,16 +406,16 @@ class Recent:
     def __init__(self, window: float, limit: int = 100_000) -> None:
         self.window = window
         self.limit = limit
-        self._sent: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._sent: OrderedDict[K, float] = OrderedDict()
 
-    def seen(self, key: tuple[str, str]) -> bool:
+    def seen(self, key: K) -> bool:
         """Whether `key` was sent within the window."""
         floor = time.monotonic() - self.window
         while self._sent and next(iter(self._sent.values())) < floor:
             self._sent.popitem(last=False)
         return key in self._sent
 
-    def add(self, key: tuple[str, str]) -> None:
+    def add(self, key: K) -> None:
         """`key` was sent (only once it was: a result whose send failed goes out again)."""
         while len(self._sent) >= self.limit:
             self._sent.popitem(last=False)

@@ -39,8 +39,6 @@ def ceiling(loaded: LoadedModel, setting: int | None) -> int:
 
 def input_limit(loaded: LoadedModel, setting: int) -> int:
     """The most tokens the model is given at once: MAX_INPUT_TOKENS, within what it takes."""
-    if loaded.echo:
-        return setting
     limits = [setting]
     positions = getattr(loaded.model.config, "max_position_embeddings", None)
     if positions:

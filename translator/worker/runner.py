@@ -7,6 +7,7 @@ import logging
 import anyio
 import nats.errors
 import torch
+from nats.js.kv import KeyValue
 
 from translator.bus import heartbeat
 from translator.bus.connection import connect
@@ -28,18 +29,18 @@ async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
     nc = await connect(settings, f"translator-worker-{pool.value}")
     js = nc.jetstream()
     await ensure_topology(js, settings)
-    bucket = await heartbeat.heartbeat_bucket(js, settings.heartbeat_ttl, settings.stream_replicas)
+
+    async def open_bucket() -> KeyValue:
+        return await heartbeat.heartbeat_bucket(
+            js, settings.heartbeat_ttl, settings.stream_replicas
+        )
+
+    bucket = await open_bucket()
     worker = Worker(settings, pool, nc, ModelRegistry(settings))
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop_on_signal, worker.stop)
-            tg.start_soon(
-                worker.reporter.beat_forever,
-                bucket,
-                lambda: heartbeat.heartbeat_bucket(
-                    js, settings.heartbeat_ttl, settings.stream_replicas
-                ),
-            )
+            tg.start_soon(worker.reporter.beat_forever, bucket, open_bucket)
             try:
                 if await worker.load_models():
                     await worker.serve()
