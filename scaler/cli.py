@@ -20,7 +20,7 @@ async def run(settings: ScalerSettings) -> int:
     from translator.runtime.signals import stop_on_signal
 
     readiness = ScalerReadiness()
-    health = readiness.register(settings.metrics_enabled)
+    health = readiness.register(settings)
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
         tg.start_soon(stop_on_signal, stop.set)

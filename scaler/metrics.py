@@ -18,6 +18,7 @@ from scaler.settings import ScalerSettings
 from translator.contracts.subjects import Pool
 from translator.runtime import telemetry
 from translator.runtime.health import HealthServer
+from translator.runtime.http import HttpLimits
 
 
 class Scaler(Protocol):
@@ -45,9 +46,10 @@ class ScalerReadiness:
             return False, {"nats": False}
         return self.scaler.ready()
 
-    def register(self, metrics: bool = True) -> HealthServer:
-        """The health server; with its /metrics when `metrics` (METRICS_ENABLED)."""
-        return HealthServer(self.check, telemetry.endpoint(self, metrics))
+    def register(self, settings: ScalerSettings) -> HealthServer:
+        """The health server; with its /metrics when METRICS_ENABLED."""
+        metrics = telemetry.endpoint(self, settings.metrics_enabled)
+        return HealthServer(self.check, metrics, HttpLimits.of(settings))
 
     def collect(self) -> Iterator[Metric]:
         yield telemetry.service_info("scaler")

@@ -181,6 +181,23 @@ def start_shim(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return start_module(["zmq_compat"], env, log)
 
 
+def logged_port(log: Path, what: str, timeout: float = 60) -> int:
+    """The port of an HTTP server, from its log line `<what> on http://host:port`."""
+    pattern = re.compile(rf"{re.escape(what)} on http://[\d.]+:(\d+)")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = pattern.search(log.read_text())
+        if match:
+            return int(match.group(1))
+        time.sleep(0.05)
+    raise AssertionError(log.read_text()[-3000:])
+
+
+def http_port(log: Path) -> int:
+    """The port of the shim's HTTP API."""
+    return logged_port(log, "HTTP API, health and metrics")
+
+
 def shim_ports(log: Path, after: int = 0, timeout: float = 30) -> tuple[int, int]:
     """(pull, pub) ports from the shim's log line, once it is ready."""
     pattern = re.compile(r"PULL on [\d.]+:(\d+), PUB on [\d.]+:(\d+)")

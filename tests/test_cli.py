@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import anyio
+import httpx
 import psutil
 import pytest
 from nats.aio.client import Client
@@ -65,7 +66,7 @@ async def gateway_round_trip(pull: int, pub: int) -> dict[str, dict[str, object]
 def test_up_runs_embedded_nats_and_workers_and_stops_everything_on_ctrl_c(
     tmp_path: Path, models: Models
 ) -> None:
-    pull, pub = free_port(), free_port()
+    pull, pub, http, scaler_http = free_port(), free_port(), free_port(), free_port()
     env = worker_env(
         "",
         models,
@@ -75,6 +76,8 @@ def test_up_runs_embedded_nats_and_workers_and_stops_everything_on_ctrl_c(
         TRANSLATOR_ZMQ_PULL_PORT=pull,
         TRANSLATOR_ZMQ_PUB_PORT=pub,
         ZMQ_BIND_HOST="127.0.0.1",
+        ZMQ_HEALTH_PORT=http,  # 8000 by default, as 0.4.9
+        SCALER_HEALTH_PORT=scaler_http,
     )
     del env["NATS_URL"]
     log = tmp_path / "up.log"
@@ -99,6 +102,12 @@ def test_up_runs_embedded_nats_and_workers_and_stops_everything_on_ctrl_c(
         assert all(line["status"] == "ok" and line["translatedText"] for line in lines)
         wait_for_line(log, r"zmq_compat ready")
         assert sorted(anyio.run(gateway_round_trip, pull, pub)) == ["de", "fr"]
+        wait_for_line(log, rf"HTTP API, health and metrics on http://[\d.]+:{http}")
+        ask = {"q": "Hello everyone", "source": "en", "target": "fr"}
+        reply = httpx.post(f"http://127.0.0.1:{http}/translate", json=ask, timeout=120)
+        assert reply.status_code == 200, reply.text
+        assert isinstance(reply.json()["translatedText"], str)
+        assert httpx.get(f"http://127.0.0.1:{http}/health", timeout=30).status_code == 200
 
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0

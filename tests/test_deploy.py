@@ -167,8 +167,13 @@ def test_compose_commands_environment_and_ports_exist_in_the_code(
     assert seconds(services["zmq_compat"]["stop_grace_period"]) > shim.zmq_drain_timeout + 5
     published = set(_ports(services["zmq_compat"]))
     pull, pub = shim.translator_zmq_pull_port, shim.translator_zmq_pub_port
-    assert published == {(pull, pull), (pub, pub)} == {(5555, 5555), (5558, 5558)}
-    assert shim.zmq_health_port == 8000
+    http = shim.zmq_health_port
+    assert published == {(pull, pull), (pub, pub), (http, http)}
+    assert published == {(5555, 5555), (5558, 5558), (8000, 8000)}  # 0.4.9's ports
+    assert shim.http_api_enabled
+    for tier in ("BASIC_MODEL", "MEDIUM_MODEL", "PREMIUM_MODEL"):  # /languages, /models
+        environments = (services[name]["environment"] for name in ("zmq_compat", "translator"))
+        assert len({env[tier] for env in environments}) == 1
     assert "8000" in services["zmq_compat"]["expose"]
 
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())

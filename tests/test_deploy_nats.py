@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import anyio
+import httpx
 import nats
 import nats.errors
 import pytest
@@ -16,6 +17,7 @@ from tests.support import (
     ROOT,
     Models,
     free_port,
+    http_port,
     shim_env,
     start_scaler,
     stop_process,
@@ -69,6 +71,14 @@ async def test_each_service_works_with_its_own_user_and_no_more(
             with shim(as_user(shim_env(server.url), "zmq_compat"), log) as ports:
                 async with gateway(ports) as gw:
                     results = await gw.results_for(await gw.request("Hello", ["fr", "de"]))
+                # the HTTP API, as zmq_compat: a translation, and a detection the workers
+                # answer as `translator` (translate.detect)
+                async with httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{http_port(log)}", timeout=60
+                ) as api:
+                    ask = {"q": "Hello everyone", "source": "en", "target": "de"}
+                    translated = await api.post("/translate", json=ask)
+                    detected = await api.post("/detect", json={"q": "Bonjour à tous, ça va ?"})
             client = as_user(worker_env(server.url, models), "client")
             translate = ["submit", "Hi", "--from", "en", "--to", "fr"]
             submit = await anyio.run_process(
@@ -94,6 +104,9 @@ async def test_each_service_works_with_its_own_user_and_no_more(
             await nc.close()
 
     assert {m["type"] for m in results.values()} == {"translation_completed"}
+    assert translated.status_code == 200, translated.text
+    assert detected.status_code == 200, detected.text
+    assert detected.json()[0]["language"] == "fr"
     assert submit.returncode == 0, submit.stderr.decode()[-2000:]
     assert b'"status":"ok"' in submit.stdout
     assert status.returncode == 0, status.stderr.decode()[-2000:]

@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.support import (
     ROOT,
     Models,
     free_port,
+    logged_port,
     publish_request,
     request,
     shim_env,
@@ -35,13 +35,7 @@ pytestmark = pytest.mark.anyio
 
 
 def health_port(log: Path, timeout: float = 30) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        match = re.search(r"health and metrics on http://[\d.]+:(\d+)", log.read_text())
-        if match:
-            return int(match.group(1))
-        time.sleep(0.05)
-    raise AssertionError(log.read_text()[-2000:])
+    return logged_port(log, "health and metrics", timeout)
 
 
 def get(port: int, path: str) -> tuple[int, str]:

@@ -6,6 +6,8 @@ import statement (function-level and TYPE_CHECKING ones included) from the sourc
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,8 +31,18 @@ ALLOWED: dict[str, set[str]] = {
         "translator.inference",
         "translator.text",
     },
+    # the HTTP API: NATS like any client; of `inference`, only the torch-free catalog
+    "translator.api": BASE
+    | {"translator.contracts", "translator.runtime", "translator.bus", "translator.inference"},
     "scaler": BASE | {"translator.contracts", "translator.runtime", "translator.bus"},
-    "zmq_compat": BASE | {"translator.contracts", "translator.runtime", "translator.bus"},
+    "zmq_compat": BASE
+    | {
+        "translator.contracts",
+        "translator.runtime",
+        "translator.bus",
+        "translator.api",
+        "translator.inference",
+    },
 }
 TOP = "translator.commands"  # the command line: may import every layer
 
@@ -120,3 +132,13 @@ def test_layers_package_docstrings_name_their_imports() -> None:
         doc = ast.get_docstring(tree)
         assert doc, f"{path} has no docstring"
         assert all(isinstance(node, ast.Expr) for node in tree.body), f"{path} holds code"
+
+
+def test_layers_the_http_api_runs_without_torch() -> None:
+    """The shim's process (which serves the HTTP API) never loads torch: it uses only the
+    torch-free parts of `inference`."""
+    code = (
+        "import sys, zmq_compat.service, translator.api.app; "
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)

@@ -1,4 +1,5 @@
-"""`zmq-compat`: the shim's process, put together: health first, then NATS, then ZeroMQ."""
+"""`zmq-compat`: the shim's process, put together: HTTP first (health, metrics and the HTTP API,
+which answers 503 until NATS is reached), then NATS, then ZeroMQ."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import nats.errors
 from nats.aio.client import Client
 from prometheus_client.core import Metric
 
+from translator.api.app import ENDPOINTS, Api, build_app
+from translator.api.relay import Relay
 from translator.bus.connection import connect
 from translator.bus.topology import ensure_topology
-from translator.runtime import telemetry
+from translator.inference.catalog import Catalog
+from translator.runtime import http, telemetry
 from translator.runtime.health import HealthServer
 from translator.runtime.signals import stop_on_signal
 from zmq_compat.settings import ShimSettings
@@ -28,6 +32,7 @@ class Readiness:
     def __init__(self) -> None:
         self.nc: Client | None = None
         self.shim: Shim | None = None
+        self.api: Api | None = None
 
     def check(self) -> tuple[bool, dict[str, object]]:
         connected = self.nc is not None and self.nc.is_connected
@@ -42,11 +47,24 @@ class Readiness:
         yield telemetry.counter(
             "zmq_compat_requests", "Gateway requests and results, by outcome", ["outcome"], rows
         )
+        if self.api is not None:
+            counted = self.api.requests
+            known = {key for key in counted} | {(e, "200") for e in ENDPOINTS}
+            yield telemetry.counter(
+                "translator_http_requests",
+                "HTTP API requests, by endpoint and status code",
+                ["endpoint", "code"],
+                [((e, code), float(counted.get((e, code), 0))) for e, code in sorted(known)],
+            )
 
 
 async def run(settings: ShimSettings) -> int:
     readiness = Readiness()
     health = HealthServer(readiness.check, telemetry.endpoint(readiness, settings.metrics_enabled))
+    relay = Relay(settings.api_timeout)
+    if settings.http_api_enabled:
+        readiness.api = Api(settings, relay, Catalog.of(settings))
+    app = build_app(readiness.api, health.routes())
     stopping = anyio.Event()
     async with anyio.create_task_group() as tg:
 
@@ -56,11 +74,16 @@ async def run(settings: ShimSettings) -> int:
                 tg.cancel_scope.cancel()
 
         tg.start_soon(stop_on_signal, stop)
-        await tg.start(health.serve, settings.health_host, settings.zmq_health_port)
+        await tg.start(
+            http.serve, app, settings.health_host, settings.zmq_health_port,
+            http.HttpLimits.of(settings),
+            "HTTP API, health and metrics" if readiness.api else "health and metrics",
+        )  # fmt: skip
         readiness.nc = nc = await connect(
             settings, f"zmq-compat-{settings.zmq_shim_name}", buffered=False
         )
         await ensure_topology(nc.jetstream(), settings)
+        await relay.start(nc)
         shim = Shim(settings, nc)
         shim.bind()
         readiness.shim = shim

@@ -1,14 +1,17 @@
 """Settings of the shim, from the environment. It shares the translator's (pool sizes, text
-limit, NATS) because it creates the same topology when it starts first."""
+limit, NATS) because it creates the same topology when it starts first, and the HTTP API's,
+which it serves."""
 
 from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from translator.contracts.settings import TranslatorSettings
+from translator.api.settings import ApiSettings
 
 
-class ShimSettings(TranslatorSettings):
+class ShimSettings(ApiSettings):
+    """The shim's process serves the HTTP API too (port ZMQ_HEALTH_PORT, 8000 as in 0.4.9)."""
+
     translator_zmq_pull_port: int = Field(default=5555, ge=0, le=65535)
     translator_zmq_pub_port: int = Field(default=5558, ge=0, le=65535)
     zmq_bind_host: str = "0.0.0.0"

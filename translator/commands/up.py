@@ -47,7 +47,7 @@ async def run_up(settings: ScalerSettings) -> int:
         stack.callback(stop, shim, SHIM_GRACE)
         stopped = anyio.Event()
         readiness = ScalerReadiness()
-        health = readiness.register(settings.metrics_enabled)
+        health = readiness.register(settings)
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop_on_signal, stopped.set)
             await tg.start(health.serve, settings.health_host, settings.scaler_health_port)

@@ -84,6 +84,24 @@ class PoolFull(TranslatorError):
         self.pool = pool
 
 
+def kind_of_message(error: str) -> str:
+    """The kind of error a result's `error` text reports (results carry the text, which the
+    classes above write): the HTTP API chooses its status code by it."""
+    prefixes = {
+        "invalid request:": InvalidRequest.kind,
+        "text too long:": TextTooLong.kind,
+        "unsupported language": UnsupportedLanguage.kind,
+        "translation pool full": PoolFull.kind,
+        "quantization ": QuantizationUnsupported.kind,
+    }
+    for prefix, kind in prefixes.items():
+        if error.startswith(prefix):
+            return kind
+    if error.startswith("model ") and "is not available" in error:
+        return ModelUnavailable.kind
+    return "model_error"
+
+
 # Every `reason` label of the error counters, known in advance so that each series is exported
 # at 0 from the start (an `increase()` needs the 0 to see the first error). Besides the kinds
 # above: a generate() that failed, an exception that is not ours, a target left untranslated.

@@ -136,6 +136,25 @@ class TranslationResult(_Message):
     fell_back_from: str = ""  # the tier asked for, when the next tier's model translated
 
 
+class DetectRequest(_Message):
+    """A request on DETECT_SUBJECT: which language is `text` in (among DETECT_LANGUAGES)."""
+
+    text: str = Field(min_length=1)
+
+
+class Detection(_Message):
+    language: str
+    confidence: float  # 0 to 1
+
+
+class DetectResult(_Message):
+    """The reply: the likeliest languages first; none when no language is recognised."""
+
+    status: Literal["ok", "error"]
+    languages: tuple[Detection, ...] = ()
+    error: str | None = None
+
+
 class DeadLetter(_Message):
     """A request that could not be processed, with why and how often it was tried."""
 

@@ -38,6 +38,12 @@ class NatsSettings(BaseSettings):
     metrics_enabled: bool = True  # /metrics (Prometheus); tracing has its own OTEL_* switches
     # this host's name in heartbeats and scaling plans (a scaler and its workers share it)
     host_name: str = Field(default_factory=socket.gethostname, min_length=1)
+    # every HTTP server (runtime/http.py): a request's headers and body must come in within
+    # these times, a body stays under the size, connections past the maximum get 503
+    http_header_timeout: float = Field(default=10.0, gt=0)
+    http_body_timeout: float = Field(default=10.0, gt=0)
+    http_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    http_max_connections: int = Field(default=1_000, ge=1)
 
 
 class TranslatorSettings(NatsSettings):

@@ -31,6 +31,10 @@ HEARTBEAT_BUCKET = "TRANSLATOR_WORKERS"
 SCALERS_BUCKET = "TRANSLATOR_SCALERS"
 LEADER_KEY = "leader"
 
+# request-reply (core NATS, no stream): the language of a text, answered by any worker
+DETECT_SUBJECT = "translate.detect"
+DETECT_QUEUE = "detectors"
+
 HEADER_MSG_ID = "Nats-Msg-Id"
 HEADER_REPLY_TO = "Translate-Reply-To"
 

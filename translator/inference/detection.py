@@ -42,3 +42,14 @@ def detect_language(text: str, languages: Sequence[str]) -> str:
     if found is None:
         raise UnsupportedLanguage("auto", "language detection", "no language recognised")
     return str(found.iso_code_639_1.name).lower()
+
+
+def detect_candidates(
+    text: str, languages: Sequence[str], count: int = 3
+) -> list[tuple[str, float]]:
+    """The `count` likeliest languages of `text` with lingua's confidence (0 to 1), likeliest
+    first; empty when no language is recognised."""
+    with _lock:
+        values = _detector(tuple(sorted(set(languages)))).compute_language_confidence_values(text)
+    found = [(str(v.language.iso_code_639_1.name).lower(), float(v.value)) for v in values]
+    return [(code, value) for code, value in found if value > 0][:count]

@@ -141,10 +141,13 @@ def _marian_pair(model_id: str, tokenizer: Any) -> tuple[str, str]:
     source, target = kwargs.get("source_lang"), kwargs.get("target_lang")
     if source and target:
         return str(source), str(target)
+    return opus_pair(model_id) or ("", "")
+
+
+def opus_pair(model_id: str) -> tuple[str, str] | None:
+    """The pair an OPUS-MT model's name gives (`Helsinki-NLP/opus-mt-fr-en`: fr, en)."""
     match = _OPUS_PAIR.search(model_id.rstrip("/"))
-    if match:
-        return match.group(1).lower(), match.group(2).lower()
-    return "", ""
+    return (match.group(1).lower(), match.group(2).lower()) if match else None
 
 
 def family_for(model_type: str, model_id: str, tokenizer: Any) -> Family:

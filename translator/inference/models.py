@@ -16,6 +16,9 @@ from translator.contracts.messages import ModelType
 from translator.contracts.settings import TranslatorSettings
 from translator.inference import hub, quantization
 from translator.inference.families import EchoFamily, Family, family_for
+from translator.inference.locations import is_present, local_path, model_name
+
+__all__ = ["LoadedModel", "ModelRegistry", "is_present", "load", "local_path", "model_name"]
 
 log = logging.getLogger(__name__)
 RANDOM_WEIGHTS_FLAG = "meeshy_random_weights"
@@ -40,25 +43,6 @@ class LoadedModel:
     @property
     def name(self) -> str:
         return model_name(self.model_id)
-
-
-def model_name(model_id: str) -> str:
-    """The name results carry (`translatorModel`): a hub id as it is, a local directory by its
-    last part (`/models/t5-small` -> `t5-small`), never a path of this machine."""
-    path = Path(model_id).expanduser()
-    return path.name if path.is_dir() else model_id
-
-
-def local_path(model_id: str, models_path: Path) -> Path | None:
-    """A directory holding the model: the id itself, or MODELS_PATH/<id>."""
-    for candidate in (Path(model_id).expanduser(), models_path / model_id):
-        if (candidate / "config.json").is_file():
-            return candidate
-    return None
-
-
-def is_present(model_id: str, models_path: Path) -> bool:
-    return local_path(model_id, models_path) is not None
 
 
 def _unavailable(model_id: str, settings: TranslatorSettings, why: str) -> ModelUnavailable:

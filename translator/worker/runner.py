@@ -17,6 +17,7 @@ from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import Pool
 from translator.inference.models import ModelRegistry
 from translator.runtime.signals import stop_on_signal
+from translator.worker.detecting import serve_detections
 from translator.worker.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
         )
 
     bucket = await open_bucket()
+    await serve_detections(nc, settings.detect_languages, settings.max_text_length)
     worker = Worker(settings, pool, nc, ModelRegistry(settings))
     try:
         async with anyio.create_task_group() as tg:

@@ -1,0 +1,532 @@
+"""The HTTP API through real HTTP: a real nats-server, a real worker process (a tiny t5 model
+with RANDOM WEIGHTS, so texts are meaningless: these tests check shapes, codes and what passes
+through), and the shim's process serving the API, driven with httpx, raw sockets and PyPI's
+`libretranslatepy` client."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from libretranslatepy import LibreTranslateAPI
+
+from tests.support import (
+    Models,
+    http_port,
+    shim_env,
+    start_shim,
+    start_worker,
+    stop_process,
+    worker_env,
+)
+from translator.api.app import ApiError, _failure, language_code
+from translator.api.keys import Gate, Refused
+from translator.api.markup import translate_html
+from translator.bus.embedded import EmbeddedNats
+from translator.contracts.messages import TranslationResult
+from translator.contracts.subjects import Pool
+from translator.inference.catalog import describe
+from translator.inference.languages import T5_PAIRS
+
+HELLO = "Hello everyone, how are you today?"
+FRENCH = "Bonjour à tous, comment allez-vous aujourd'hui ?"
+
+
+@dataclass
+class Api:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=120)
+
+
+def models_env(models: Models) -> dict[str, str]:
+    """The workers' models: the API's /languages and /models describe the same ones."""
+    tiers = {"BASIC_MODEL": models.t5, "MEDIUM_MODEL": models.nllb, "PREMIUM_MODEL": models.marian}
+    return {key: str(path) for key, path in tiers.items()}
+
+
+def start_api(nats_url: str, log: Path, **settings: object) -> Api:
+    env = shim_env(nats_url, HTTP_HEADER_TIMEOUT=120, **settings)
+    process = start_shim(env, log)
+    api = Api(f"http://127.0.0.1:{http_port(log)}", process, log)
+    with api.client() as client:  # ready: NATS reached, the worker answers
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            reply = client.post("/translate", json={"q": "Hi", "source": "en", "target": "de"})
+            if reply.status_code == 200:
+                return api
+            time.sleep(0.5)
+    stop_process(process)
+    raise AssertionError(f"the API never translated:\n{log.read_text()[-3000:]}")
+
+
+@dataclass
+class Service:
+    api: Api
+    strict: Api  # keys, rate limits, small limits
+
+
+@pytest.fixture(scope="module")
+def service(models: Models, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    root = tmp_path_factory.mktemp("http_api")
+    with EmbeddedNats(root / "nats") as nats:
+        env = worker_env(
+            nats.url, models, PAIR_MODELS=json.dumps({"en-ro": str(root / "no-such-model")})
+        )
+        worker = start_worker(env, Pool.NORMAL, root / "worker.log")
+        started: list[Api] = []
+        try:
+            started.append(start_api(nats.url, root / "api.log", **models_env(models)))
+            started.append(_start_strict(nats.url, root, models))
+            yield Service(*started)
+        finally:
+            for api in started:
+                stop_process(api.process)
+            stop_process(worker)
+
+
+def _start_strict(nats_url: str, root: Path, models: Models) -> Api:
+    """The strict API: ready once /ready says so (its keys would refuse a probe)."""
+    env = shim_env(
+        nats_url,
+        **models_env(models),
+        ZMQ_SHIM_NAME="strict",
+        API_KEYS=json.dumps({"good": 3, "free": 0}),
+        API_CHAR_LIMIT=300,
+        HTTP_MAX_BODY_BYTES=4096,
+        HTTP_HEADER_TIMEOUT=2,
+        HTTP_BODY_TIMEOUT=2,
+    )
+    log = root / "strict.log"
+    process = start_shim(env, log)
+    api = Api(f"http://127.0.0.1:{http_port(log)}", process, log)
+    with api.client() as client:
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            if client.get("/ready").status_code == 200:
+                return api
+            time.sleep(0.2)
+    stop_process(process)
+    raise AssertionError(log.read_text()[-3000:])
+
+
+# -- 0.4.9 --------------------------------------------------------------------------------------
+
+
+def test_0_4_9_translate_has_its_shape(service: Service) -> None:
+    with service.api.client() as client:
+        reply = client.post(
+            "/translate", json={"text": HELLO, "source_language": "en", "target_language": "fr"}
+        )
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert list(body) == [
+            "original_text", "translated_text", "source_language", "target_language",
+            "model_used", "confidence_score", "processing_time_ms", "from_cache",
+        ]  # fmt: skip
+        assert body["original_text"] == HELLO
+        assert body["translated_text"]
+        assert body["translated_text"] != HELLO
+        assert (body["source_language"], body["target_language"]) == ("en", "fr")
+        assert body["model_used"] == "t5"  # the tiny model's directory name
+        assert isinstance(body["processing_time_ms"], int)
+        assert body["processing_time_ms"] > 0
+        assert isinstance(body["from_cache"], bool)
+
+        auto = client.post("/translate", json={"text": HELLO, "target_language": "de"})
+        assert auto.status_code == 200, auto.text
+        assert auto.json()["source_language"] == "en"  # detected by the worker
+
+
+def test_0_4_9_batch_answers_each_item_and_refuses_more_than_ten(service: Service) -> None:
+    items = [
+        {"text": HELLO, "source_language": "en", "target_language": "de"},
+        {"text": "Good night", "source_language": "en", "target_language": "fr"},
+        {"text": "Good night", "source_language": "en", "target_language": "zz"},
+    ]
+    with service.api.client() as client:
+        reply = client.post("/translate/batch", json=items)
+        assert reply.status_code == 200, reply.text
+        results = reply.json()["results"]
+        assert [r.get("target_language") for r in results[:2]] == ["de", "fr"]
+        assert all(r["translated_text"] for r in results[:2])
+        assert set(results[2]) == {"error", "original_text"}
+        assert "unsupported language 'zz'" in results[2]["error"]
+        assert results[2]["original_text"] == "Good night"
+
+        too_many = client.post("/translate/batch", json=[items[0]] * 11)
+        assert too_many.status_code == 400
+        assert too_many.json()["detail"] == "Maximum 10 requests per batch"
+
+        invalid = client.post("/translate/batch", json=[{"text": "x"}])  # no target_language
+        assert invalid.status_code == 422
+        assert "target_language" in invalid.json()["error"]
+
+
+def test_0_4_9_languages_and_models_come_from_the_configured_models(service: Service) -> None:
+    with service.api.client() as client:
+        languages = client.get("/languages", params={"shape": "meeshy"}).json()
+        supported = languages["supported_languages"]
+        assert supported["fr"] == "français"
+        assert supported["en"] == "English"
+        assert "sw" in supported  # NLLB's, through the tier fallback
+        models = client.get("/models").json()["available_models"]
+        assert models["basic"]["family"] == "t5"
+        assert models["basic"]["languages"] == ["de", "en", "fr", "ro"]
+        assert models["medium"]["family"] == "nllb"
+        assert "sw" in models["medium"]["languages"]
+        assert models["premium"]["family"] == "marian"
+        assert models["premium"]["languages"] == ["de", "en"]
+
+
+# -- LibreTranslate -----------------------------------------------------------------------------
+
+
+def test_libretranslate_json_form_lists_auto_and_html(service: Service) -> None:
+    with service.api.client() as client:
+        one = client.post("/translate", json={"q": HELLO, "source": "en", "target": "de"})
+        assert one.status_code == 200, one.text
+        assert set(one.json()) == {"translatedText"}
+        assert isinstance(one.json()["translatedText"], str)
+        assert one.json()["translatedText"]
+
+        form = client.post("/translate", data={"q": HELLO, "source": "en", "target": "fr"})
+        assert form.status_code == 200, form.text
+        assert isinstance(form.json()["translatedText"], str)
+
+        listed = client.post(
+            "/translate", json={"q": [HELLO, "Good night"], "source": "en", "target": "de"}
+        )
+        assert listed.status_code == 200, listed.text
+        assert len(listed.json()["translatedText"]) == 2
+
+        auto = client.post("/translate", json={"q": FRENCH, "source": "auto", "target": "en"})
+        # the tiny models translate fr->en only through NLLB (the fallback); random weights
+        assert auto.status_code == 200, auto.text
+        detected = auto.json()["detectedLanguage"]
+        assert detected["language"] == "fr"
+        assert 0 < detected["confidence"] <= 100
+
+        html = "<p>Hello <b>everyone</b>, <code>x = 1</code></p><!-- note -->"
+        marked = client.post(
+            "/translate", json={"q": html, "source": "en", "target": "de", "format": "html"}
+        )
+        assert marked.status_code == 200, marked.text
+        text = marked.json()["translatedText"]
+        assert text.startswith("<p>")
+        assert text.endswith("</p><!-- note -->")
+        assert "<b>" in text
+        assert "</b>" in text
+        assert "<code>x = 1</code>" in text
+        assert "Hello" not in text  # the text nodes went through the model
+
+
+def test_libretranslate_detect_and_languages(service: Service) -> None:
+    with service.api.client() as client:
+        found = client.post("/detect", data={"q": FRENCH})
+        assert found.status_code == 200, found.text
+        (best,) = found.json()
+        assert best["language"] == "fr"
+        assert best["confidence"] > 50
+        languages = client.get("/languages").json()
+        by_code = {entry["code"]: entry for entry in languages}
+        assert by_code["en"]["name"] == "English"
+        assert {"de", "fr", "ro", "sw"} <= set(by_code["en"]["targets"])
+        assert "en" not in by_code["en"]["targets"]
+
+
+def test_the_libretranslatepy_client_works_unchanged(service: Service) -> None:
+    client = LibreTranslateAPI(service.api.url)
+    translated = client.translate(HELLO, "en", "fr")
+    assert isinstance(translated, str)
+    assert translated
+    assert any(entry["code"] == "en" for entry in client.languages())
+    assert client.detect(FRENCH)[0]["language"] == "fr"
+
+    keyed = LibreTranslateAPI(service.strict.url, api_key="free")
+    assert isinstance(keyed.translate("Good night", "en", "de"), str)
+    with pytest.raises(Exception, match="403"):
+        LibreTranslateAPI(service.strict.url, api_key="wrong").translate("Hi", "en", "de")
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"source": "en", "target": "de", "q": ""}, 400, "missing q"),
+        ({"q": "Hi", "source": "en"}, 400, "target"),
+        ({"q": "Hi", "source": "en", "target": "english"}, 400, "ISO 639-1"),
+        ({"q": "Hi", "source": "en", "target": "zz"}, 400, "unsupported language 'zz'"),
+        ({"q": "Hi", "source": "en", "target": "de", "format": "pdf"}, 400, "format"),
+        ({"q": "x" * 5001, "source": "en", "target": "de"}, 400, "text too long"),
+        ({"q": "Hi", "source": "en", "target": "ro"}, 503, "is not available"),
+        ({"text": "Hi", "target_language": "de", "model_type": "huge"}, 422, "model_type"),
+    ],
+)
+def test_errors_have_libretranslate_codes_and_one_shape(
+    service: Service, body: dict[str, object], status: int, words: str
+) -> None:
+    with service.api.client() as client:
+        reply = client.post("/translate", json=body)
+        assert reply.status_code == status, reply.text
+        assert words in reply.json()["error"]
+        assert "detail" in reply.json()
+
+
+def test_requests_that_are_not_requests(service: Service) -> None:
+    with service.api.client() as client:
+        broken = client.post(
+            "/translate", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert broken.status_code == 400
+        assert "neither JSON" in broken.json()["error"]
+        assert client.get("/translate").status_code == 405
+        assert client.get("/nowhere").status_code == 404
+        assert client.post("/detect", json={}).status_code == 400
+    with _connect(service.api.url) as garbage:  # not HTTP at all: uvicorn's 400, then closed
+        garbage.sendall(b"HELLO THERE\r\n\r\n")
+        assert garbage.recv(65536).startswith(b"HTTP/1.1 400")
+    with service.api.client() as client:  # and the server carries on
+        assert client.get("/health").status_code == 200
+
+
+def test_limits_keys_and_rate_limits(service: Service) -> None:
+    with service.strict.client() as client:
+        assert client.post("/detect", data={"q": FRENCH}).status_code == 403
+        wrong = client.post("/detect", data={"q": FRENCH, "api_key": "nope"})
+        assert wrong.status_code == 403
+        assert wrong.json()["error"] == "Invalid API key"
+        assert client.get("/languages").status_code == 200  # no key needed to list
+        codes = [
+            client.post("/detect", data={"q": FRENCH, "api_key": "good"}).status_code
+            for _ in range(4)
+        ]
+        assert codes[:3] == [200, 200, 200]  # 3 a minute; the bucket refills 1 per 20 s
+        assert codes[3] == 429
+        limited = client.post(
+            "/detect", json={"q": FRENCH}, headers={"Authorization": "Bearer good"}
+        )
+        assert limited.status_code == 429
+        assert int(limited.headers["retry-after"]) >= 1
+        free = [
+            client.post("/detect", data={"q": FRENCH, "api_key": "free"}).status_code
+            for _ in range(5)
+        ]
+        assert free == [200] * 5  # 0: no limit
+
+        long = client.post("/detect", data={"q": "word " * 80, "api_key": "free"})
+        assert long.status_code == 400
+        assert "exceeds text limit (300)" in long.json()["error"]
+        big = client.post("/translate", content=b"q=" + b"a" * 5000, params={"api_key": "free"})
+        assert big.status_code == 413
+        assert "4096" in big.json()["error"]
+
+
+def test_health_and_metrics_are_unchanged_beside_the_api(service: Service) -> None:
+    with service.api.client() as client:
+        live = client.get("/live")
+        assert (live.status_code, live.text) == (200, '{"status": "alive"}')
+        health = client.get("/health")
+        assert health.status_code == 200
+        assert health.json() == {"status": "ready", "nats": True, "zmq": True}
+        assert client.head("/health").status_code == 200
+        assert client.get("/ready").json() == health.json()
+        metrics = client.get("/metrics")
+        assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
+        assert 'zmq_compat_requests_total{outcome="accepted"}' in metrics.text
+        served = re.search(
+            r'translator_http_requests_total\{code="200",endpoint="translate"\} (\d+)',
+            metrics.text,
+        )
+        assert served
+        assert int(served.group(1)) >= 1
+        assert client.get("/docs").status_code == 200
+        spec = client.get("/openapi.json").json()
+        assert {"/translate", "/translate/batch", "/detect", "/languages", "/models"} <= set(
+            spec["paths"]
+        )
+
+
+# -- slow and malformed clients -----------------------------------------------------------------
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=120)
+
+
+def response_head(sock: socket.socket) -> bytes:
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed without a complete answer: {head!r}"
+        head += chunk
+    return head
+
+
+def test_a_client_sending_byte_by_byte_does_not_block_others(service: Service) -> None:
+    body = json.dumps({"q": "Good night", "source": "en", "target": "de"}).encode()
+    request = (
+        b"POST /translate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    others_done = threading.Event()
+    sent = threading.Event()
+    slow = _connect(service.api.url)
+
+    def trickle() -> None:  # one byte at a time, the last ones only once the others are served
+        for index, byte in enumerate(request):
+            if index == len(request) - 5:
+                others_done.wait(300)
+            slow.sendall(bytes([byte]))
+            time.sleep(0.01)
+        sent.set()
+
+    sender = threading.Thread(target=trickle, daemon=True)
+    sender.start()
+    try:
+        with service.api.client() as client:
+            for _ in range(3):
+                assert client.get("/health").status_code == 200
+            reply = client.post("/translate", json={"q": HELLO, "source": "en", "target": "de"})
+            assert reply.status_code == 200
+            assert not sent.is_set()  # served while the slow request was still coming in
+        others_done.set()
+        sender.join(300)
+        assert response_head(slow).startswith(b"HTTP/1.1 200")
+    finally:
+        others_done.set()
+        slow.close()
+
+
+def test_stalled_headers_are_cut_and_a_stalled_body_gets_408(service: Service) -> None:
+    with _connect(service.strict.url) as stalled:
+        stalled.sendall(b"POST /translate HTTP/1.1\r\nHost: x\r\n")  # and nothing more
+        started = time.monotonic()
+        assert stalled.recv(65536) == b""  # closed by the server (HTTP_HEADER_TIMEOUT=2)
+        assert time.monotonic() - started >= 1.5
+
+    with _connect(service.strict.url) as body_stalled:
+        body_stalled.sendall(
+            b"POST /detect?api_key=free HTTP/1.1\r\nHost: x\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"q": '
+        )
+        assert response_head(body_stalled).startswith(b"HTTP/1.1 408")
+    with service.strict.client() as client:  # and the server carries on
+        assert client.get("/health").status_code == 200
+
+
+# -- without a worker ---------------------------------------------------------------------------
+
+
+def test_no_worker_gives_504_then_pool_full_and_detection_503(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    env = shim_env(nats_server.url, API_TIMEOUT=1, NORMAL_POOL_SIZE=1)
+    log = tmp_path / "api.log"
+    process = start_shim(env, log)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{http_port(log)}", timeout=60) as client:
+            deadline = time.monotonic() + 60
+            while client.get("/ready").status_code != 200:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            ask = {"q": "Hi", "source": "en", "target": "de"}
+            late = client.post("/translate", json=ask)
+            assert late.status_code == 504
+            assert "within 1s" in late.json()["error"]
+            full = client.post("/translate", json=ask)  # the first one still waits in the pool
+            assert full.status_code == 503
+            assert full.json()["error"] == "translation pool full"
+            assert full.headers["retry-after"] == "1"
+            nobody = client.post("/detect", json={"q": "Hi"})
+            assert nobody.status_code == 503
+            assert "no worker" in nobody.json()["error"]
+    finally:
+        stop_process(process)
+
+
+# -- the pieces, in process ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        ("unsupported language 'zz' for model t5", 400),
+        ("text too long: 6000 characters, the maximum is 5000", 400),
+        ("invalid request: text: text is blank", 400),
+        ("model 'x' is not available: not on disk", 503),
+        ("translation pool full", 503),
+        ("generate() failed: CUDA out of memory", 500),
+        ("not translated", 500),
+    ],
+)
+def test_a_failed_result_maps_to_its_status(error: str, status: int) -> None:
+    result = TranslationResult(
+        task_id="t", message_id="m", status="error", error=error, source_language="en",
+        target_language="de",
+    )  # fmt: skip
+    assert _failure(result).status == status
+
+
+def test_keys_refill_at_their_rate() -> None:
+    gate = Gate({"k": 60}, 0)
+    for _ in range(60):
+        gate.admit("k", "a")
+    with pytest.raises(Refused) as refused:
+        gate.admit("k", "a")
+    assert refused.value.status == 429
+    assert 0 < refused.value.retry_after <= 1.0
+    time.sleep(1.1)  # 60 a minute: one more a second
+    gate.admit("k", "a")
+    anonymous = Gate({}, 2)
+    anonymous.admit(None, "1.2.3.4")
+    anonymous.admit(None, "1.2.3.4")
+    with pytest.raises(Refused):
+        anonymous.admit(None, "1.2.3.4")
+    anonymous.admit(None, "5.6.7.8")  # per address
+
+
+def test_language_codes_clients_send() -> None:
+    assert [language_code(c, "target") for c in ("fr", "FR", "pt-BR", "zh_Hans")] == [
+        "fr", "fr", "pt", "zh",
+    ]  # fmt: skip
+    with pytest.raises(ApiError):
+        language_code("french", "target")
+
+
+def test_the_catalog_knows_hub_ids_without_their_files(tmp_path: Path) -> None:
+    assert describe("t5-small", tmp_path).pairs == T5_PAIRS
+    assert describe("facebook/nllb-200-distilled-600M", tmp_path).family == "nllb"
+    opus = describe("Helsinki-NLP/opus-mt-fr-en", tmp_path)
+    assert (opus.family, opus.languages) == ("marian", ["en", "fr"])
+    assert describe("acme/mystery", tmp_path).pairs == frozenset()
+
+
+@pytest.mark.anyio
+async def test_html_keeps_markup_entities_and_code() -> None:
+    async def shout(text: str) -> str:
+        return text.upper()
+
+    html = (
+        '<p class="a">Tom &amp; Jerry <b>run</b>\n<code>x &lt; 1</code></p><script>var s;</script>'
+    )
+    done = await translate_html(html, shout)
+    assert done == (
+        '<p class="a">TOM &amp; JERRY <b>RUN</b>\n<code>x &lt; 1</code></p><script>var s;</script>'
+    )

@@ -1,0 +1,19 @@
+"""Settings of the HTTP API (the shim's process serves it; ShimSettings extends these)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from translator.contracts.settings import TranslatorSettings
+
+
+class ApiSettings(TranslatorSettings):
+    http_api_enabled: bool = True  # false: port 8000 serves health and metrics only
+    api_timeout: float = Field(default=30.0, gt=0)  # a translation not back by then: 504
+    api_max_batch: int = Field(default=10, ge=1)  # items of /translate/batch, and of a `q` list
+    api_char_limit: int = Field(default=50_000, ge=1)  # characters of one HTTP request, in all
+    # optional API keys (off when empty, as in LibreTranslate): key -> requests per minute
+    # (0: no limit), e.g. API_KEYS='{"k3y": 120}'; with keys set, a request without one is 403
+    api_keys: dict[str, int] = Field(default_factory=dict)
+    # requests per minute of one client address when keys are off (0: no limit)
+    api_rate_limit: int = Field(default=0, ge=0)

@@ -1,0 +1,82 @@
+"""The request and response bodies of the HTTP API: the 0.4.9 translator's (snake_case) and
+LibreTranslate's (`q`, `source`, `target`, `translatedText`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from translator.contracts.messages import ModelType
+
+
+class Translate049(BaseModel):
+    """POST /translate (and each item of /translate/batch), as 0.4.9 took it."""
+
+    model_config = ConfigDict(extra="ignore")
+    text: str = Field(min_length=1)
+    source_language: str = "auto"
+    target_language: str
+    model_type: ModelType = "basic"
+
+
+class Translated049(BaseModel):
+    original_text: str
+    translated_text: str
+    source_language: str
+    target_language: str
+    model_used: str
+    confidence_score: float
+    processing_time_ms: int
+    from_cache: bool
+
+
+class BatchItemError(BaseModel):
+    error: str
+    original_text: str
+
+
+class BatchResults(BaseModel):
+    results: list[Translated049 | BatchItemError]
+
+
+class LibreTranslate(BaseModel):
+    """POST /translate in LibreTranslate's shape (JSON, or a form with the same fields)."""
+
+    model_config = ConfigDict(extra="ignore")
+    q: str | list[str]
+    source: str = "auto"
+    target: str
+    format: Literal["text", "html"] = "text"
+    api_key: str | None = None
+    alternatives: int = Field(default=0, ge=0)
+
+
+class DetectedLanguage(BaseModel):
+    confidence: float  # 0 to 100, as LibreTranslate gives it
+    language: str
+
+
+class LibreTranslated(BaseModel):
+    translatedText: str | list[str]  # noqa: N815 (LibreTranslate's name)
+    detectedLanguage: DetectedLanguage | list[DetectedLanguage] | None = None  # noqa: N815
+    alternatives: list[str] | list[list[str]] | None = None
+
+
+class LibreDetect(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    q: str
+    api_key: str | None = None
+
+
+class LibreLanguage(BaseModel):
+    code: str
+    name: str
+    targets: list[str]
+
+
+class ErrorBody(BaseModel):
+    """Every error: LibreTranslate reads `error`, FastAPI clients `detail`."""
+
+    error: str
+    detail: str | list[dict[str, object]]
