@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.gateway_pipeline
 	$(BIN)/python -m bench.scaler_burst
 	$(BIN)/python -m bench.tracing_overhead
+	$(BIN)/python -m bench.load_test --rates 60,70,80 --duration 60
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

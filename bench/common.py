@@ -34,6 +34,13 @@ SENTENCES = [
 ]
 
 
+def unique_sentence(index: int) -> str:
+    """A chat line made unique by a number inside its one sentence: a worker translates each
+    distinct sentence of a batch once, so repeated sentences would measure that, not the model."""
+    line = SENTENCES[index % len(SENTENCES)]
+    return f"{line[:-1]} {index}{line[-1]}"
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     memory = psutil.virtual_memory().total / 2**30
@@ -82,11 +89,12 @@ async def worker_beat(nc: Client, pid: int) -> WorkerHeartbeat | None:
 def requests(
     count: int, pool: Pool = Pool.NORMAL, targets: tuple[str, ...] = ("fr",)
 ) -> list[TranslationRequest]:
+    """`count` requests, each text a different sentence (`unique_sentence`)."""
     conversation = "any" if pool is Pool.ANY else "bench"
     return [
         TranslationRequest(
             message_id=f"bench-{i}",
-            text=SENTENCES[i % len(SENTENCES)],
+            text=unique_sentence(i),
             source_language="en",
             target_languages=targets,
             conversation_id=conversation,

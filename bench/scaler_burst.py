@@ -69,6 +69,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             "SCALING_CHECK_INTERVAL": str(args.interval),
             "UTILIZATION_WINDOW": "5",
             "TORCH_THREADS": str(args.torch_threads),
+            "HOST_CAP_ENABLED": "false",  # what more workers than cores cost: measured here
             "LOG_LEVEL": "WARNING",
             "CACHE_ENABLED": "false",  # repeated sentences: the workers must translate them
         }

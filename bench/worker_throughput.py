@@ -1,10 +1,12 @@
 """Benchmark: one worker, a t5-small-shaped model with RANDOM WEIGHTS and a fixed output length.
 
 Sentences/s one at a time (BATCH_SIZE=1, as 0.4.9 translated) against batched (BATCH_SIZE=32),
-float32 against int8 (torch dynamic quantization), and the worker's RSS. Every configuration
-runs the real worker subprocess against a real nats-server; median of --repeats runs.
+float32 against int8 (torch dynamic quantization), each INFERENCE_ENGINE (transformers,
+ctranslate2), and the worker's RSS and model load time. Every configuration runs the real worker
+subprocess against a real nats-server; median of --repeats runs.
 
     python -m bench.worker_throughput [--requests-single 24] [--requests-batched 256]
+    python -m bench.worker_throughput --engines transformers,ctranslate2 --batch-sizes 32,64
     python -m bench.worker_throughput --device cuda --quantizations float32,float16,int8,int4
 """
 
@@ -36,11 +38,19 @@ from translator.contracts.subjects import Pool
 
 
 async def measure(
-    url: str, model: Path, quantization: str, batch: int, count: int, device: str, repeats: int
+    url: str,
+    model: Path,
+    quantization: str,
+    batch: int,
+    count: int,
+    args: argparse.Namespace,
+    engine: str,
 ) -> list[dict[str, float]]:
     """One worker for this configuration: a warm-up, then `repeats` timed loads."""
     env = {
-        "DEVICE": device,
+        "DEVICE": args.device,
+        "INFERENCE_ENGINE": engine,
+        "MODELS_PATH": str(ROOT / ".data" / "bench-models" / "store"),  # conversions, kept
         "NATS_URL": url,
         "BASIC_MODEL": str(model),
         "MODELS_OFFLINE": "true",
@@ -50,16 +60,25 @@ async def measure(
         "LOG_LEVEL": "WARNING",
         "CACHE_ENABLED": "false",  # the same sentences again and again: the engine is measured
     }
+    if args.threads:
+        env["TORCH_THREADS"] = str(args.threads)
     nc = await connect(TranslatorSettings(nats_url=url), "bench")
     worker = start_worker(Pool.NORMAL, env)
     try:
         await wait_ready(nc, {worker.pid})
         await run_load(nc, requests(max(4, batch)))  # warm-up
         runs = []
-        for _ in range(repeats):
+        for _ in range(args.repeats):
             seconds = await run_load(nc, requests(count))
             beat = await worker_beat(nc, worker.pid)
-            runs.append({"sentences_per_s": count / seconds, "rss_mb": beat.rss_mb if beat else 0})
+            loads = beat.stats.model_load_seconds if beat else {}
+            runs.append(
+                {
+                    "sentences_per_s": count / seconds,
+                    "rss_mb": beat.rss_mb if beat else 0,
+                    "load_s": max(loads.values(), default=0.0),
+                }
+            )
     finally:
         worker.terminate()
         worker.wait(60)
@@ -76,19 +95,23 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         await ensure_topology(nc.jetstream(), settings)
         await nc.close()
         sizes = [int(size) for size in args.batch_sizes.split(",")]
-        for quantization in args.quantizations.split(","):
-            for batch in sizes:
-                count = args.requests_single if batch == 1 else args.requests_batched
-                runs = await measure(
-                    server.url, model, quantization, batch, count, args.device, args.repeats
-                )
-                key = f"{quantization} batch={batch}"
-                rows[key] = {
-                    "sentences_per_s": round(median([r["sentences_per_s"] for r in runs]), 2),
-                    "rss_mb": round(median([r["rss_mb"] for r in runs]), 1),
-                    "runs": [round(r["sentences_per_s"], 2) for r in runs],  # type: ignore[dict-item]
-                }
-                print(key, rows[key], flush=True)
+        engines = args.engines.split(",")
+        for engine in engines:
+            for quantization in args.quantizations.split(","):
+                for batch in sizes:
+                    count = args.requests_single if batch == 1 else args.requests_batched
+                    runs = await measure(
+                        server.url, model, quantization, batch, count, args, engine
+                    )
+                    key = f"{quantization} batch={batch}"
+                    key = key if engine == "transformers" else f"{engine} {key}"
+                    rows[key] = {
+                        "sentences_per_s": round(median([r["sentences_per_s"] for r in runs]), 2),
+                        "rss_mb": round(median([r["rss_mb"] for r in runs]), 1),
+                        "load_s": round(median([r["load_s"] for r in runs]), 2),
+                        "runs": [round(r["sentences_per_s"], 2) for r in runs],  # type: ignore[dict-item]
+                    }
+                    print(key, rows[key], flush=True)
     top = max(sizes)
     ratios = {
         f"{level} batch={top} / float32 batch={base}": round(
@@ -100,6 +123,13 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         for base in sorted({1, top})
         if f"{level} batch={top}" in rows and f"float32 batch={base}" in rows
     }
+    for level in args.quantizations.split(","):
+        for batch in sizes:
+            mine, theirs = f"ctranslate2 {level} batch={batch}", f"{level} batch={batch}"
+            if mine in rows and theirs in rows:
+                ratios[f"{mine} / transformers"] = round(
+                    rows[mine]["sentences_per_s"] / rows[theirs]["sentences_per_s"], 2
+                )
     return {
         "machine": machine(),
         "device": args.device,
@@ -120,6 +150,10 @@ def cli() -> None:
     parser.add_argument("--batch-sizes", default="1,32", help="comma-separated")
     parser.add_argument("--quantizations", default="float32,int8", help="QUANTIZATION_LEVELs")
     parser.add_argument("--device", default="auto", help="DEVICE for the worker: cpu, cuda")
+    parser.add_argument(
+        "--engines", default="transformers", help="INFERENCE_ENGINEs, comma-separated"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="TORCH_THREADS (0: the default)")
     parser.add_argument("--arch", default="t5", choices=["t5", "nllb", "m2m100", "marian"])
     parser.add_argument("--shape", default="small", help="tiny, small (t5-small), nllb-600m")
     report = anyio.run(main, parser.parse_args())

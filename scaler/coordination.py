@@ -24,10 +24,10 @@ from scaler.observe import SERVING, PoolView
 from scaler.policy import PoolRule, PoolState
 from translator.bus import buckets
 from translator.contracts.messages import HostBounds, PoolPlan, ScalerAnnouncement, encode
-from translator.contracts.subjects import LEADER_KEY, SCALERS_BUCKET, Pool
+from translator.contracts.subjects import LEADER_KEY, SCALER_HOST_PREFIX, SCALERS_BUCKET, Pool
 
 log = logging.getLogger(__name__)
-_HOST_PREFIX = "host."
+_HOST_PREFIX = SCALER_HOST_PREFIX
 
 
 async def scalers_bucket(js: JetStreamContext, ttl: float, replicas: int) -> KeyValue:
@@ -43,9 +43,13 @@ class Coordination:
         self.known: set[str] = set()  # the hosts this scaler has seen announced
         self.lost: set[str] = set()  # seen, then gone: reported by whoever leads next
 
-    async def announce(self, pools: dict[Pool, HostBounds], room: int) -> None:
+    async def announce(
+        self, pools: dict[Pool, HostBounds], room: int, cap: int = 0, cap_reason: str = ""
+    ) -> None:
         bounds = {pool.value: b for pool, b in pools.items()}
-        message = ScalerAnnouncement(host=self.host, pools=bounds, room=room)
+        message = ScalerAnnouncement(
+            host=self.host, pools=bounds, room=room, cap=cap, cap_reason=cap_reason
+        )
         await self.bucket.put(_HOST_PREFIX + buckets.safe_key(self.host), encode(message))
 
     async def lead(self) -> bool:

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from prometheus_client.core import Metric
 
+from scaler.capacity import HostCapacity
 from scaler.events import Events
 from scaler.fleet import Fleet
 from scaler.observe import PoolView
@@ -31,6 +32,7 @@ class Scaler(Protocol):
     fleet: Fleet
 
     observe_error: str | None
+    capacity: HostCapacity | None
 
     def ready(self) -> tuple[bool, dict[str, object]]: ...
 
@@ -62,6 +64,7 @@ class ScalerReadiness:
                 observing,
             )
             yield from _pools(self.scaler)
+            yield from _capacity(self.scaler)
             yield from _events(self.scaler.events)
             yield from self.scaler.fleet.families()
 
@@ -100,6 +103,26 @@ def _pools(scaler: Scaler) -> Iterator[Metric]:
         "Worker processes by state",
         [*pool, "state"],
         _workers(scaler).items(),
+    )
+
+
+def _capacity(scaler: Scaler) -> Iterator[Metric]:
+    """This host's cap on workers and what bounds it (absent in observe mode)."""
+    host = scaler.capacity
+    if host is None:
+        return
+    name = scaler.settings.host_name
+    yield telemetry.gauge(
+        "translator_host_worker_cap",
+        "The most worker processes this host runs: cores over threads, memory over RSS",
+        ["host", "bound"],
+        [((name, "cores"), host.by_cores), ((name, "memory"), host.by_memory)],
+    )
+    yield telemetry.gauge(
+        "translator_worker_threads",
+        "Threads each worker process of this host uses (TORCH_THREADS)",
+        ["host"],
+        [((name,), host.threads)],
     )
 
 

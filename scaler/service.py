@@ -12,7 +12,8 @@ import nats.errors
 from nats.aio.client import Client
 from nats.js.errors import Error as JetStreamError
 
-from scaler import observe
+from scaler import capacity, observe
+from scaler.capacity import HostCapacity
 from scaler.coordination import Coordination, pool_rule, pool_wide, scalers_bucket, split
 from scaler.events import Events
 from scaler.fleet import Fleet
@@ -32,6 +33,7 @@ from translator.contracts.subjects import Pool
 
 log = logging.getLogger(__name__)
 _SERVING = ("ready", "busy", "draining")  # a worker that got this far is no crash loop
+_UNLIMITED = 1_000_000  # room, to see what the rules alone want
 
 
 class Scaler:
@@ -46,10 +48,13 @@ class Scaler:
         self.observe_error: str | None = None  # why the last survey failed; None: it worked
         self.fleet = Fleet(None if settings.observe_only else self.host)
         self.coordination: Coordination | None = None  # set by `serve` (supervise mode)
+        self.capacity: HostCapacity | None = None  # this host's, as of the last check
 
     async def start(self) -> None:
         if self.settings.observe_only:
             return
+        if self.settings.host_cap_enabled:
+            self.measure_capacity()
         for pool in Pool:
             await self.supervisor.scale(pool, self.settings.rule(pool).initial)
 
@@ -118,11 +123,27 @@ class Scaler:
         for seen in views.values():
             await self._alerts(seen)
 
+    def measure_capacity(self) -> HostCapacity:
+        """This host's cap, from its cores, its memory and its own workers' RSS."""
+        s = self.settings
+        mine = [b for v in self.views.values() for b in v.heartbeats if b.host == self.host]
+        found = capacity.measure(
+            s.worker_threads, s.host_memory_fraction, s.worker_rss_estimate_mb, mine
+        )
+        if self.capacity is None or found.cap != self.capacity.cap:
+            log.info("this host can run %s", found.describe())
+        self.capacity = found
+        return found
+
     async def _coordinated(self, views: dict[Pool, observe.PoolView]) -> None:
         assert self.coordination is not None
         own = self._bounds()
-        room = self.settings.translation_workers - sum(b.workers for b in own.values())
-        await self.coordination.announce(own, room)
+        limit, cap, why = self.settings.translation_workers, 0, ""
+        if self.settings.host_cap_enabled:
+            host = self.measure_capacity()
+            limit, cap, why = min(limit, host.cap), host.cap, host.describe()
+        room = limit - sum(b.workers for b in own.values())
+        await self.coordination.announce(own, room, cap, why)
         hosts = await self.coordination.survey_hosts()
         made = await self._decide(views, hosts) if await self.coordination.lead() else {}
         for pool, seen in views.items():
@@ -155,10 +176,11 @@ class Scaler:
             bounds = {h: a.pools[pool.value] for h, a in hosts.items() if pool.value in a.pools}
             if not bounds:
                 continue
-            decision = desired_workers(
-                pool_wide(seen, bounds), pool_rule(self.settings.rule(pool), bounds),
-                sum(rooms.values()),
-            )  # fmt: skip
+            state, rule = pool_wide(seen, bounds), pool_rule(self.settings.rule(pool), bounds)
+            decision = desired_workers(state, rule, sum(rooms.values()))
+            wanted = desired_workers(state, rule, _UNLIMITED).desired
+            if wanted > decision.desired:  # the rules want more than the hosts can hold
+                await self._beyond_capacity(pool, wanted, decision, hosts)
             shares = split(decision.desired, bounds, rooms)
             for host, share in shares.items():
                 rooms[host] -= share - bounds[host].workers
@@ -189,6 +211,16 @@ class Scaler:
             shares=shares,
         )
         await self.events.scaled(event)
+
+    async def _beyond_capacity(
+        self, pool: Pool, wanted: int, decision: Decision, hosts: dict[str, ScalerAnnouncement]
+    ) -> None:
+        caps = "; ".join(f"{h}: {a.cap_reason or 'TRANSLATION_WORKERS'}" for h, a in hosts.items())
+        message = (
+            f"the rules want {wanted} {pool.value} workers ({decision.reason}); the hosts hold "
+            f"{decision.desired}: {caps}"
+        )
+        await self._alert(pool, "scaling_failed", message, float(wanted), float(decision.desired))
 
     async def _host_lost(self, host: str) -> None:
         message = f"host {host} stopped announcing itself; its share goes to the other hosts"
@@ -251,7 +283,11 @@ async def serve(
     await heartbeat.heartbeat_bucket(
         nc.jetstream(), settings.heartbeat_ttl, settings.stream_replicas
     )
-    env = {"NATS_URL": settings.nats_url or "", "HOST_NAME": settings.host_name}
+    env = {
+        "NATS_URL": settings.nats_url or "",
+        "HOST_NAME": settings.host_name,
+        "TORCH_THREADS": str(settings.worker_threads),  # threads x workers within the cores
+    }
     supervisor = Supervisor(env=env, grace=settings.worker_stop_grace)
     scaler = readiness.scaler = Scaler(settings, nc, supervisor)
     if not settings.observe_only:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from scaler import capacity
 from scaler.policy import PoolRule
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import Pool
@@ -40,11 +41,22 @@ class ScalerSettings(TranslatorSettings):
     alert_queue_ratio: float = 0.8
     alert_utilization: float = 0.9
     worker_stop_grace: float = Field(default=35.0, gt=0)
+    # the host's cap on workers (scaler/capacity.py): cores over threads per worker, memory
+    # (this fraction of it) over a worker's RSS (measured; the estimate until one reports)
+    host_cap_enabled: bool = True
+    host_memory_fraction: float = Field(default=0.8, gt=0, le=1)
+    worker_rss_estimate_mb: float = Field(default=800.0, gt=0)
     metrics_interval: float = Field(default=1.0, gt=0)
     # the leader's lease and the hosts' announcements expire after this (unset: 3 checks)
     scaler_lease_ttl: float | None = Field(default=None, gt=0)
     scaler_health_port: int = Field(default=8001, ge=0, le=65535)
     health_host: str = "0.0.0.0"
+
+    @property
+    def worker_threads(self) -> int:
+        """TORCH_THREADS, else the initial workers share the host's cores."""
+        initial = self.initial_workers(Pool.NORMAL) + self.initial_workers(Pool.ANY)
+        return self.torch_threads or capacity.default_threads(capacity.host_cores(), initial)
 
     @property
     def lease_ttl(self) -> float:

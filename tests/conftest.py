@@ -20,6 +20,17 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def transformers_engine() -> Iterator[None]:
+    """The tests' workers and models run the transformers engine (their timings, such as a
+    batch still running when a signal comes, were written for it), unless a test names
+    INFERENCE_ENGINE itself: tests/test_ct2.py and the worker's engine-parametrized test do.
+    INFERENCE_ENGINE=auto (the default) has its own test there."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("INFERENCE_ENGINE", "transformers")
+        yield
+
+
 @pytest.fixture(scope="session")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     """Tiny real models with RANDOM WEIGHTS, built from configs, loaded by from_pretrained."""

@@ -43,7 +43,7 @@ async def test_two_hosts_grow_the_pool_by_one_step_and_notice_a_dead_host(
             nats_server.url, models, HOST_NAME=name, BASIC_MODEL=paced, BATCH_SIZE=1,
             NORMAL_WORKERS=1, ANY_WORKERS=0, MAX_NORMAL_WORKERS=3, NORMAL_SCALE_UP_QUEUE=5,
             NORMAL_SCALE_UP_STEP=1, NORMAL_SCALE_DOWN_QUEUE=0, SCALING_CHECK_INTERVAL=1,
-            UTILIZATION_WINDOW=2,
+            UTILIZATION_WINDOW=2, HOST_CAP_ENABLED="false",  # the rules' mechanics, not the cap
         )  # fmt: skip
 
     logs = {name: tmp_path / f"{name}.log" for name in ("host-a", "host-b")}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import sys
 import time
@@ -14,10 +16,13 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import DeliverPolicy
 
+from scaler import capacity
+from scaler.capacity import HostCapacity, default_threads
 from scaler.supervisor import Backoff, Supervisor
 from tests.support import (
     Models,
     collect_results,
+    free_port,
     publish_request,
     request,
     start_scaler,
@@ -25,6 +30,7 @@ from tests.support import (
     wait_for_heartbeat,
     worker_env,
 )
+from tests.test_metrics import value, wait_metric
 from translator.bus.embedded import EmbeddedNats
 from translator.contracts.messages import Alert, ScalingEvent
 from translator.contracts.subjects import ALERT_EVENTS, EVENTS_STREAM, SCALING_EVENTS, Pool
@@ -193,6 +199,7 @@ async def test_a_burst_scales_the_pool_up_and_idleness_scales_it_down(
         NORMAL_SCALE_DOWN_STEP=2,
         SCALING_CHECK_INTERVAL=1,
         UTILIZATION_WINDOW=2,
+        HOST_CAP_ENABLED="false",  # the 0.4.9 rules' mechanics; the cap has its own test
     )
     burst = [request(text=f"burst {i}") for i in range(40)]
     scaler = start_scaler(env, tmp_path / "scaler.log")
@@ -227,3 +234,69 @@ async def test_a_burst_scales_the_pool_up_and_idleness_scales_it_down(
     assert normal.split()[1:4] == ["0", "0", "10000"]  # queue, in flight, capacity
     assert "3->1" in normal
     assert any(a.kind == "utilization_high" and a.value > 0.9 for a in await alerts(nc))
+
+
+async def test_the_scaler_stops_at_what_the_host_can_hold_and_says_so(
+    nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
+) -> None:
+    """The rules want +5 workers; the host's memory share holds one worker of the measured
+    size (HOST_MEMORY_FRACTION tiny): no scale-up, a scaling_failed alert that says why, the
+    cap in /metrics and in `translator status`."""
+    http = free_port()
+    env = worker_env(
+        nats_server.url, models, BASIC_MODEL=models.slow_t5, NORMAL_WORKERS=1, ANY_WORKERS=0,
+        MAX_NORMAL_WORKERS=10, NORMAL_SCALE_UP_QUEUE=5, SCALING_CHECK_INTERVAL=1, BATCH_SIZE=2,
+        UTILIZATION_WINDOW=2, HOST_MEMORY_FRACTION=0.001, SCALER_HEALTH_PORT=http,
+    )  # fmt: skip
+    for i in range(40):
+        await publish_request(nc, request(text=f"load {i}"), "translate.result.capped")
+    scaler = start_scaler(env, tmp_path / "scaler.log")
+    try:
+        with anyio.fail_after(150):  # the worker loads, gets busy, then the rules want more
+            while not any(a.kind == "scaling_failed" for a in await alerts(nc)):  # noqa: ASYNC110
+                await anyio.sleep(0.5)
+        samples = await wait_metric(http, "translator_host_worker_cap", 1, bound="memory")
+        status = await anyio.run_process(
+            [sys.executable, "-m", "translator", "status"], env=env, check=False
+        )
+        events = await scaling_events(nc)
+    finally:
+        assert stop_process(scaler) == 0
+    failed = next(a for a in await alerts(nc) if a.kind == "scaling_failed")
+    assert failed.pool == "normal"
+    assert "the rules want 6 normal workers" in failed.message
+    assert "hold 1" in failed.message
+    assert "MB" in failed.message
+    assert (failed.value, failed.threshold) == (6.0, 1.0)
+    assert not [e for e in events if e.direction == "up"]
+    assert value(samples, "translator_host_worker_cap", bound="cores") >= 1
+    assert value(samples, "translator_worker_threads") >= 1
+    text = status.stdout.decode()
+    assert status.returncode == 0, status.stderr.decode()
+    assert re.search(r"host \S+: 1 workers, room for 0 more; cap 1 workers \(", text), text
+    assert "this host can run 1 workers" in (tmp_path / "scaler.log").read_text()
+
+
+def test_capacity_is_cores_over_threads_and_memory_over_a_worker() -> None:
+    host = HostCapacity(cores=8, threads=2, memory_mb=4000, worker_mb=900, measured=True)
+    assert (host.by_cores, host.by_memory, host.cap, host.bound) == (4, 4, 4, "cores")
+    small = HostCapacity(cores=8, threads=1, memory_mb=2000, worker_mb=900, measured=False)
+    assert (small.by_cores, small.by_memory, small.cap, small.bound) == (8, 2, 2, "memory")
+    assert "900 MB estimated" in small.describe()
+    assert default_threads(2, 3) == 1
+    assert default_threads(16, 3) == 5
+    assert default_threads(4, 0) == 4
+
+
+def test_a_containers_quota_and_memory_limit_bound_the_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cpu.max").write_text("150000 100000\n")  # 1.5 CPUs: 2 cores' worth at most
+    (tmp_path / "memory.max").write_text(f"{2 * 2**30}\n")
+    monkeypatch.setattr(capacity, "CGROUP", tmp_path)
+    assert capacity.host_cores() == min(2, len(os.sched_getaffinity(0)))
+    assert capacity.host_memory_mb() == 2048
+    (tmp_path / "cpu.max").write_text("max 100000\n")  # no quota, no limit: the machine's
+    (tmp_path / "memory.max").write_text("max\n")
+    assert capacity.host_cores() == len(os.sched_getaffinity(0))
+    assert capacity.host_memory_mb() == psutil.virtual_memory().total / 2**20

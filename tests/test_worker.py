@@ -38,10 +38,13 @@ RESULT_FIELDS = {
 }  # fmt: skip
 
 
+@pytest.mark.parametrize("engine", ["transformers", "ctranslate2"])
 async def test_worker_answers_each_target_language_from_the_pool_of_the_conversation(
-    nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
+    nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path, engine: str
 ) -> None:
-    env = worker_env(nats_server.url, models)
+    env = worker_env(
+        nats_server.url, models, INFERENCE_ENGINE=engine, MODELS_PATH=tmp_path / "models"
+    )
     log = tmp_path / "workers.log"
     async with (
         running_worker(nc, env, Pool.NORMAL, log) as normal,

@@ -9,11 +9,13 @@ import anyio
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
-from translator.bus import heartbeat
+from translator.bus import buckets, heartbeat
 from translator.bus.retry import patiently
-from translator.contracts.messages import ScalingEvent
+from translator.contracts.messages import ScalerAnnouncement, ScalingEvent
 from translator.contracts.subjects import (
     EVENTS_STREAM,
+    SCALER_HOST_PREFIX,
+    SCALERS_BUCKET,
     SCALING_EVENTS,
     WORKERS_CONSUMER,
     Pool,
@@ -117,7 +119,23 @@ async def pool_statuses(nc: Client) -> list[PoolStatus]:
     return statuses
 
 
-def table(statuses: list[PoolStatus]) -> str:
+async def host_announcements(nc: Client) -> list[ScalerAnnouncement]:
+    """Each scaler's host: its workers and its cap (none before a scaler has checked)."""
+    entries = await buckets.read(nc.jetstream(), SCALERS_BUCKET, SCALER_HOST_PREFIX)
+    found = [ScalerAnnouncement.model_validate_json(v) for v in entries.values.values()]
+    return sorted(found, key=lambda seen: seen.host)
+
+
+def host_lines(hosts: list[ScalerAnnouncement]) -> list[str]:
+    lines = []
+    for seen in hosts:
+        workers = sum(bounds.workers for bounds in seen.pools.values())
+        cap = f"cap {seen.cap_reason}" if seen.cap else "no host cap"
+        lines.append(f"host {seen.host}: {workers} workers, room for {seen.room} more; {cap}")
+    return lines
+
+
+def table(statuses: list[PoolStatus], hosts: list[ScalerAnnouncement] | None = None) -> str:
     rows = [_HEADER, *(s.row() for s in statuses)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
     lines = [
@@ -125,14 +143,17 @@ def table(statuses: list[PoolStatus]) -> str:
         for row in rows
     ]
     lines += [f"{s.pool}: {s.why_unavailable}" for s in statuses if s.why_unavailable]
-    return "\n".join(lines)
+    return "\n".join(lines + host_lines(hosts or []))
 
 
 async def show(nc: Client, watch: bool, interval: float = 2.0, deadline: float = 30.0) -> None:
     """Print the table (every `interval` with `watch`); raises JetStreamUnavailable when the
     JetStream API does not answer within `deadline` (a leader election takes seconds)."""
     while True:
-        text = table(await patiently("reading the pools", lambda: pool_statuses(nc), deadline))
+        statuses = await patiently("reading the pools", lambda: pool_statuses(nc), deadline)
+        text = table(
+            statuses, await patiently("reading the hosts", lambda: host_announcements(nc), deadline)
+        )
         print("\x1b[2J\x1b[H" + text if watch else text, flush=True)
         if not watch:
             return

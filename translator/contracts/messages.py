@@ -282,7 +282,9 @@ class ScalerAnnouncement(_Message):
 
     host: str
     pools: dict[str, HostBounds]
-    room: int  # how many more workers TRANSLATION_WORKERS allows on this host
+    room: int  # how many more workers this host takes (TRANSLATION_WORKERS, its capacity)
+    cap: int = 0  # the most workers this host can run (0: not capped)
+    cap_reason: str = ""  # what the cap comes from (cores, threads, memory)
     timestamp: float = Field(default_factory=time.time)
 
 

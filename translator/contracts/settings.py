@@ -66,6 +66,9 @@ class TranslatorSettings(NatsSettings):
     model_retry_max: float = Field(default=300.0, gt=0)  # retry, doubling up to this
     preload_models: tuple[ModelType, ...] = ("basic",)
     quantization_level: Quantization = "float32"
+    # transformers (torch) or ctranslate2 (converted once under MODELS_PATH/ctranslate2); auto:
+    # ctranslate2 on a CPU where it can run QUANTIZATION_LEVEL, else transformers
+    inference_engine: Literal["auto", "transformers", "ctranslate2"] = "auto"
     device: str = "auto"
     torch_threads: int | None = Field(default=None, ge=1)
     max_new_tokens: int | None = Field(default=None, ge=1)  # the budget's ceiling (None: model's)

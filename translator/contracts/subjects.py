@@ -30,6 +30,7 @@ HEARTBEAT_BUCKET = "TRANSLATOR_WORKERS"
 # the scalers of every host: their announcements, the leader's lease, its per-pool plans
 SCALERS_BUCKET = "TRANSLATOR_SCALERS"
 LEADER_KEY = "leader"
+SCALER_HOST_PREFIX = "host."  # + the host's name: its ScalerAnnouncement
 
 # request-reply (core NATS, no stream): the language of a text, answered by any worker
 DETECT_SUBJECT = "translate.detect"

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from transformers import StoppingCriteriaList
 
-from translator.inference import generation
+from translator.inference import ct2, generation
 from translator.inference.models import LoadedModel
 
 DEFAULT_MAX_NEW_TOKENS = 256
@@ -89,11 +89,15 @@ def translate(
         return [Translation(text, 1.0) for text in texts]
     family = loaded.family
     prepared = family.prepare(texts, source, target)
-    inputs = loaded.tokenizer(prepared, return_tensors="pt", padding=True, truncation=False)
     if budget is None:
         budget = generation.Budget(2.0, 16, ceiling(loaded, None))
     # a model that declares a minimum output length (min_new_tokens) gets it, budget or loop
     minimum = int(getattr(loaded.model.generation_config, "min_new_tokens", None) or 0)
+    if loaded.engine == "ctranslate2":
+        return _translate_ct2(
+            loaded, prepared, target, budget, minimum, repetition_limit, num_beams
+        )
+    inputs = loaded.tokenizer(prepared, return_tensors="pt", padding=True, truncation=False)
     max_new = max(budget.tokens(int(inputs["attention_mask"].sum(dim=1).max())), minimum)
     inputs = inputs.to(loaded.device)
     extra = family.generate_kwargs(target)
@@ -122,6 +126,42 @@ def translate(
         at_budget = not ended and not looped and len(kept) - prompt >= max_new > minimum
         text = loaded.tokenizer.decode(kept, skip_special_tokens=True).strip()
         translations.append(Translation(text, confidence, at_budget, looped))
+    return translations
+
+
+def _translate_ct2(
+    loaded: LoadedModel,
+    prepared: list[str],
+    target: str,
+    budget: generation.Budget,
+    minimum: int,
+    repetition_limit: int,
+    num_beams: int,
+) -> list[Translation]:
+    """The same contract on CTranslate2: the forced target-language token is its target
+    prefix; its score (the mean log-probability per token) gives the confidence."""
+    tokenizer = loaded.tokenizer
+    ids = tokenizer(prepared, add_special_tokens=True, truncation=False)["input_ids"]
+    tokens = [tokenizer.convert_ids_to_tokens(row) for row in ids]
+    forced = loaded.family.generate_kwargs(target).get("forced_bos_token_id")
+    prefix = [tokenizer.convert_ids_to_tokens(forced)] if forced is not None else []
+    max_new = max(budget.tokens(max(len(row) for row in ids)), minimum)
+    banned = loaded.model.generation_config.suppress_tokens or []  # as generate() honours it
+    suppress = [tokenizer.convert_ids_to_tokens(int(token)) for token in banned]
+    rows = ct2.decode(
+        loaded.model,
+        tokens,
+        ct2.Decoding(prefix, max_new, minimum, repetition_limit, num_beams, suppress),
+        tokenizer,
+    )
+    translations = []
+    for row in rows:
+        repeats = repetition_limit if row.looping else 0
+        kept, looped = generation.collapse(row.ids, repeats, tokenizer.pad_token_id)
+        ended = bool(kept) and kept[-1] == tokenizer.eos_token_id
+        at_budget = not ended and not looped and len(kept) + len(prefix) >= max_new > minimum
+        text = tokenizer.decode(kept, skip_special_tokens=True).strip()
+        translations.append(Translation(text, round(math.exp(row.score), 4), at_budget, looped))
     return translations
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from translator.contracts.errors import ModelUnavailable
 from translator.contracts.messages import ModelType
 from translator.contracts.settings import TranslatorSettings
-from translator.inference import hub, quantization
+from translator.inference import ct2, hub, quantization
 from translator.inference.families import EchoFamily, Family, family_for
 from translator.inference.locations import is_present, local_path, model_name
 
@@ -72,12 +72,26 @@ def _hub_options(
 
 
 def load(model_id: str, settings: TranslatorSettings) -> LoadedModel:
-    """Load tokenizer and model as QUANTIZATION_LEVEL says; ModelUnavailable if not to be had."""
+    """Load tokenizer and model as QUANTIZATION_LEVEL and INFERENCE_ENGINE say;
+    ModelUnavailable if not to be had."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     if model_id == ECHO_MODEL_ID:
         return _echo()
     device = quantization.resolve_device(settings.device)
+    engine: str = settings.inference_engine
+    if engine == "auto":
+        engine = ct2.preferred(settings.quantization_level, device)
+    if engine == "ctranslate2":
+        try:
+            return _load_ct2(model_id, settings, device)
+        except (OSError, ValueError, RuntimeError) as exc:  # no right to write the conversion,
+            if settings.inference_engine != "auto":  # or a model CTranslate2 cannot convert
+                if isinstance(exc, OSError):
+                    why = f"CTranslate2 conversion: {exc}"
+                    raise _unavailable(model_id, settings, why) from exc
+                raise
+            log.warning("CTranslate2 unusable for %s (%s): transformers serves it", model_id, exc)
     plan = quantization.plan(settings.quantization_level, device)
     source: str | Path = local_path(model_id, settings.models_path) or model_id
     started = time.perf_counter()
@@ -106,11 +120,63 @@ def load(model_id: str, settings: TranslatorSettings) -> LoadedModel:
     return loaded
 
 
+def _load_ct2(model_id: str, settings: TranslatorSettings, device: str) -> LoadedModel:
+    """The CTranslate2 engine: the model's directory (a hub id is fetched into the hub cache
+    under MODELS_PATH first), converted once (ct2.converted), loaded with its compute type."""
+    import ctranslate2
+    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+
+    compute = ct2.compute_type(settings.quantization_level, device)
+    source: str | Path = local_path(model_id, settings.models_path) or model_id
+    started = time.perf_counter()
+    options, no_hub = _hub_options(model_id, source, settings)
+    try:
+        if not isinstance(source, Path):
+            from huggingface_hub import snapshot_download
+
+            source = Path(snapshot_download(model_id, **options))
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        failed = f"from_pretrained failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        raise _unavailable(model_id, settings, no_hub or failed) from exc
+    try:
+        generation_config = GenerationConfig.from_pretrained(source)
+    except OSError:  # no generation_config.json: the model config's own defaults
+        generation_config = GenerationConfig.from_model_config(config)
+    revision = _revision(config, source)
+    path = ct2.converted(source, model_name(model_id), revision, compute, settings.models_path)
+    kind, index = ct2.device_of(device)
+    translator = ctranslate2.Translator(
+        str(path),
+        device=kind,
+        device_index=index,
+        compute_type=compute,
+        inter_threads=1,
+        intra_threads=settings.torch_threads or 0,
+    )
+    loaded = LoadedModel(
+        model_id=model_id,
+        model=ct2.Ct2Model.open(translator, config, generation_config, path, compute),
+        tokenizer=tokenizer,
+        family=family_for(config.model_type, model_id, tokenizer),
+        device=device,
+        quantization=settings.quantization_level,
+        random_weights=bool(getattr(config, RANDOM_WEIGHTS_FLAG, False)),
+        load_seconds=time.perf_counter() - started,
+        revision=revision,
+        engine="ctranslate2",
+    )
+    _log_loaded(loaded)
+    return loaded
+
+
 def _revision(model: Any, source: str | Path) -> str:
     """The hub commit the weights came from; for a local directory, a digest of its config and
     of each file's name, size and modification time (two random-weight models built from one
     config differ here, so the cache never mixes them)."""
-    commit = getattr(model.config, "_commit_hash", None)
+    config = getattr(model, "config", model)  # a model, or its config
+    commit = getattr(config, "_commit_hash", None)
     if commit:
         return str(commit)
     digest = hashlib.sha256()
@@ -152,11 +218,12 @@ def _place(model: Any, plan: quantization.LoadPlan) -> Any:
 
 def _log_loaded(loaded: LoadedModel) -> None:
     log.info(
-        "loaded %s (%s, %s on %s) in %.1fs",
+        "loaded %s (%s, %s on %s, %s) in %.1fs",
         loaded.model_id,
         loaded.family.name,
         loaded.quantization,
         loaded.device,
+        loaded.engine,
         loaded.load_seconds,
     )
     if loaded.random_weights:

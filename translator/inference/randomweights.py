@@ -71,7 +71,9 @@ def build(
 
 
 def _vocab_size(tokenizer: Any) -> int:
-    return int(max(tokenizer.get_vocab().values())) + 1
+    """Embeddings for every token id, and for M2M100's "made-up words" after them (as its
+    checkpoints have: CTranslate2's converter counts them)."""
+    return int(max(tokenizer.get_vocab().values())) + 1 + getattr(tokenizer, "num_madeup_words", 0)
 
 
 def _generation(model: Any, tokenizer: Any, output_tokens: int, fixed: bool) -> None:
@@ -132,13 +134,17 @@ def _sentencepiece(vocab: int) -> bytes:
     return model.getvalue()
 
 
-def _spm_vocab(spm_model: bytes, path: Path) -> Path:
+def _spm_vocab(spm_model: bytes, path: Path, pad_last: bool = False) -> Path:
+    """The pieces' ids; `pad_last`: `<pad>` is the last id, as in OPUS-MT's Marian checkpoints
+    (CTranslate2's converter drops that row, which transformers adds to start the decoder)."""
     import sentencepiece
 
     processor = sentencepiece.SentencePieceProcessor(model_proto=spm_model)
-    ids = {"<pad>": 0, "</s>": 1, "<unk>": 2}
+    ids = {"</s>": 0, "<unk>": 1} if pad_last else {"<pad>": 0, "</s>": 1, "<unk>": 2}
     for i in range(processor.get_piece_size()):
         ids.setdefault(processor.id_to_piece(i), len(ids))
+    if pad_last:
+        ids["<pad>"] = len(ids)
     path.write_text(json.dumps(ids))
     return path
 
@@ -149,7 +155,7 @@ def _marian_tokenizer(out_dir: Path, vocab: int, pair: tuple[str, str]) -> Any:
     spm_model = _sentencepiece(vocab)
     for name in ("source.spm", "target.spm"):
         (out_dir / name).write_bytes(spm_model)
-    vocab_file = _spm_vocab(spm_model, out_dir / "vocab.json")
+    vocab_file = _spm_vocab(spm_model, out_dir / "vocab.json", pad_last=True)
     return MarianTokenizer(
         str(out_dir / "source.spm"),
         str(out_dir / "target.spm"),

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import anyio
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from opentelemetry import trace
@@ -105,7 +106,13 @@ class Fates:
             try:
                 await fate()
             except Exception as exc:  # the one broad except: whatever broke, nothing is lost
-                log.exception("message %s: could not settle, handing it back", _sequence(msg))
+                if isinstance(exc, nats.errors.Error | TimeoutError):  # NATS away (an election)
+                    log.warning(
+                        "message %s: could not settle (%s: %s), handing it back",
+                        _sequence(msg), type(exc).__name__, exc,
+                    )  # fmt: skip
+                else:
+                    log.exception("message %s: could not settle, handing it back", _sequence(msg))
                 span.set_status(trace.StatusCode.ERROR, f"handed back: {exc!r}")
                 with anyio.move_on_after(5):
                     await msg.nak(delay=self.settings.retry_delay)
