@@ -42,12 +42,17 @@ class Gateway(tests.gateway.Gateway):
         self.fates: dict[str, list[tuple[str, float]]] = defaultdict(list)
         self.pongs = 0
 
+    prefix = "edge"  # of the message ids
+
+    def text(self, index: int) -> str:
+        return SENTENCES[index % len(SENTENCES)]
+
     async def send(self, index: int) -> None:
-        message_id = f"edge-{index}"
+        message_id = f"{self.prefix}-{index}"
         ping = {"type": "ping", "timestamp": int(time.time() * 1000)}
         request = {
             "taskId": f"task-{index}-{time.time_ns()}", "messageId": message_id,
-            "text": SENTENCES[index % len(SENTENCES)], "sourceLanguage": "en",
+            "text": self.text(index), "sourceLanguage": "en",
             "targetLanguages": ["fr"], "conversationId": "bench", "modelType": "basic",
         }  # fmt: skip
         await self.push.send(json.dumps(ping).encode())

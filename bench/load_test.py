@@ -34,7 +34,7 @@ from typing import Any
 import anyio
 import psutil
 
-from bench.common import ROOT, SENTENCES, machine, random_model, unique_sentence
+from bench.common import ROOT, machine, random_model, unique_sentence
 from bench.edge_faults import Gateway as FateGateway
 from tests.support import free_port, start_module
 from translator.contracts.settings import TranslatorSettings
@@ -48,19 +48,11 @@ P99_GOAL = 2.0
 class Gateway(FateGateway):
     """The emulator, with the text chosen by `--texts`."""
 
+    prefix = "load"
     unique = True
 
-    async def send(self, index: int) -> None:
-        text = unique_sentence(index) if self.unique else SENTENCES[index % len(SENTENCES)]
-        ping = {"type": "ping", "timestamp": int(time.time() * 1000)}
-        request = {
-            "taskId": f"load-{index}-{time.time_ns()}", "messageId": f"load-{index}",
-            "text": text, "sourceLanguage": "en", "targetLanguages": ["fr"],
-            "conversationId": "load", "modelType": "basic",
-        }  # fmt: skip
-        await self.push.send(json.dumps(ping).encode())
-        self.sent[f"load-{index}"] = time.monotonic()
-        await self.push.send(json.dumps(request).encode())
+    def text(self, index: int) -> str:
+        return unique_sentence(index) if self.unique else super().text(index)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -27,7 +27,6 @@ from translator.contracts.messages import HostBounds, PoolPlan, ScalerAnnounceme
 from translator.contracts.subjects import LEADER_KEY, SCALER_HOST_PREFIX, SCALERS_BUCKET, Pool
 
 log = logging.getLogger(__name__)
-_HOST_PREFIX = SCALER_HOST_PREFIX
 
 
 async def scalers_bucket(js: JetStreamContext, ttl: float, replicas: int) -> KeyValue:
@@ -50,7 +49,7 @@ class Coordination:
         message = ScalerAnnouncement(
             host=self.host, pools=bounds, room=room, cap=cap, cap_reason=cap_reason
         )
-        await self.bucket.put(_HOST_PREFIX + buckets.safe_key(self.host), encode(message))
+        await self.bucket.put(SCALER_HOST_PREFIX + buckets.safe_key(self.host), encode(message))
 
     async def lead(self) -> bool:
         """Take the lease if it is free, renew it if it is ours; whether we hold it now."""
@@ -74,9 +73,7 @@ class Coordination:
 
     async def survey_hosts(self) -> dict[str, ScalerAnnouncement]:
         """Every live host's announcement."""
-        entries = await buckets.read(self.js, SCALERS_BUCKET, _HOST_PREFIX)
-        found = [ScalerAnnouncement.model_validate_json(v) for v in entries.values.values()]
-        hosts = {seen.host: seen for seen in found}
+        hosts = await announcements(self.js)
         self.lost = (self.lost | (self.known - set(hosts))) - set(hosts)
         self.known = set(hosts)
         return hosts
@@ -90,6 +87,13 @@ class Coordination:
         except (nats.js.errors.KeyNotFoundError, nats.errors.TimeoutError):
             return None
         return PoolPlan.model_validate_json(entry.value) if entry.value else None
+
+
+async def announcements(js: JetStreamContext) -> dict[str, ScalerAnnouncement]:
+    """Every live host's announcement, by host (`translator status` reads them too)."""
+    entries = await buckets.read(js, SCALERS_BUCKET, SCALER_HOST_PREFIX)
+    found = [ScalerAnnouncement.model_validate_json(v) for v in entries.values.values()]
+    return {seen.host: seen for seen in found}
 
 
 def split(desired: int, hosts: dict[str, HostBounds], rooms: dict[str, int]) -> dict[str, int]:

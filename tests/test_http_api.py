@@ -11,7 +11,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,19 +57,31 @@ def models_env(models: Models) -> dict[str, str]:
     return {key: str(path) for key, path in tiers.items()}
 
 
-def start_api(nats_url: str, log: Path, **settings: object) -> Api:
-    env = shim_env(nats_url, HTTP_HEADER_TIMEOUT=120, **settings)
+def translates(client: httpx.Client) -> bool:
+    """Ready: NATS reached, and a worker answers."""
+    reply = client.post("/translate", json={"q": "Hi", "source": "en", "target": "de"})
+    return reply.status_code == 200
+
+
+def is_ready(client: httpx.Client) -> bool:
+    """Ready as /ready says (for an API whose keys would refuse a probe, or with no worker)."""
+    return client.get("/ready").status_code == 200
+
+
+def start_api(
+    nats_url: str, log: Path, ready: Callable[[httpx.Client], bool] = translates, **settings: object
+) -> Api:
+    env = shim_env(nats_url, **{"HTTP_HEADER_TIMEOUT": 120, **settings})
     process = start_shim(env, log)
     api = Api(f"http://127.0.0.1:{http_port(log)}", process, log)
-    with api.client() as client:  # ready: NATS reached, the worker answers
+    with api.client() as client:
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
-            reply = client.post("/translate", json={"q": "Hi", "source": "en", "target": "de"})
-            if reply.status_code == 200:
+            if ready(client):
                 return api
             time.sleep(0.5)
     stop_process(process)
-    raise AssertionError(f"the API never translated:\n{log.read_text()[-3000:]}")
+    raise AssertionError(f"the API never got ready:\n{log.read_text()[-3000:]}")
 
 
 @dataclass
@@ -88,38 +100,25 @@ def service(models: Models, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         worker = start_worker(env, Pool.NORMAL, root / "worker.log")
         started: list[Api] = []
         try:
-            started.append(start_api(nats.url, root / "api.log", **models_env(models)))
-            started.append(_start_strict(nats.url, root, models))
+            started.append(start_api(nats.url, root / "api.log", translates, **models_env(models)))
+            strict = start_api(
+                nats.url,
+                root / "strict.log",
+                is_ready,
+                **models_env(models),
+                ZMQ_SHIM_NAME="strict",
+                API_KEYS=json.dumps({"good": 3, "free": 0}),
+                API_CHAR_LIMIT=300,
+                HTTP_MAX_BODY_BYTES=4096,
+                HTTP_HEADER_TIMEOUT=2,
+                HTTP_BODY_TIMEOUT=2,
+            )
+            started.append(strict)
             yield Service(*started)
         finally:
             for api in started:
                 stop_process(api.process)
             stop_process(worker)
-
-
-def _start_strict(nats_url: str, root: Path, models: Models) -> Api:
-    """The strict API: ready once /ready says so (its keys would refuse a probe)."""
-    env = shim_env(
-        nats_url,
-        **models_env(models),
-        ZMQ_SHIM_NAME="strict",
-        API_KEYS=json.dumps({"good": 3, "free": 0}),
-        API_CHAR_LIMIT=300,
-        HTTP_MAX_BODY_BYTES=4096,
-        HTTP_HEADER_TIMEOUT=2,
-        HTTP_BODY_TIMEOUT=2,
-    )
-    log = root / "strict.log"
-    process = start_shim(env, log)
-    api = Api(f"http://127.0.0.1:{http_port(log)}", process, log)
-    with api.client() as client:
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline:
-            if client.get("/ready").status_code == 200:
-                return api
-            time.sleep(0.2)
-    stop_process(process)
-    raise AssertionError(log.read_text()[-3000:])
 
 
 # -- 0.4.9 --------------------------------------------------------------------------------------
@@ -437,15 +436,11 @@ def test_stalled_headers_are_cut_and_a_stalled_body_gets_408(service: Service) -
 def test_no_worker_gives_504_then_pool_full_and_detection_503(
     nats_server: EmbeddedNats, tmp_path: Path
 ) -> None:
-    env = shim_env(nats_server.url, API_TIMEOUT=1, NORMAL_POOL_SIZE=1)
-    log = tmp_path / "api.log"
-    process = start_shim(env, log)
+    api = start_api(
+        nats_server.url, tmp_path / "api.log", is_ready, API_TIMEOUT=1, NORMAL_POOL_SIZE=1
+    )
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{http_port(log)}", timeout=60) as client:
-            deadline = time.monotonic() + 60
-            while client.get("/ready").status_code != 200:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        with api.client() as client:
             ask = {"q": "Hi", "source": "en", "target": "de"}
             late = client.post("/translate", json=ask)
             assert late.status_code == 504
@@ -458,7 +453,7 @@ def test_no_worker_gives_504_then_pool_full_and_detection_503(
             assert nobody.status_code == 503
             assert "no worker" in nobody.json()["error"]
     finally:
-        stop_process(process)
+        stop_process(api.process)
 
 
 # -- the pieces, in process ---------------------------------------------------------------------

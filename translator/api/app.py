@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import langcodes
@@ -40,7 +40,7 @@ from translator.api.shapes import (
     Translate049,
     Translated049,
 )
-from translator.contracts.errors import PoolFull, kind_of_message
+from translator.contracts.errors import PoolFull, TextTooLong, kind_of_message
 from translator.contracts.messages import MODEL_TYPES, ModelType, TranslationResult
 from translator.inference.catalog import Catalog
 
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 _CLIENT_ERRORS = {"invalid_request", "text_too_long", "unsupported_language"}
 _UNAVAILABLE = {"model_unavailable", "pool_full"}
 # the endpoints counted in translator_http_requests_total, every one from 0
+RETRY_SOON = {"Retry-After": "1"}  # every 503: a pool full, NATS or a worker away
 ENDPOINTS = ("translate", "translate_batch", "detect", "languages", "models", "health", "other")
 
 
@@ -78,7 +79,7 @@ def _failure(result: TranslationResult) -> ApiError:
     if kind in _CLIENT_ERRORS:
         return ApiError(400, reason)
     if kind in _UNAVAILABLE:
-        return ApiError(503, reason, {"Retry-After": "1"})
+        return ApiError(503, reason, RETRY_SOON)
     return ApiError(500, reason)
 
 
@@ -115,10 +116,8 @@ class Api:
                 f" ({self.settings.api_char_limit})",
             )
         for text in texts:
-            if len(text) > limit:
-                raise ApiError(
-                    400, f"text too long: {len(text)} characters, the maximum is {limit}"
-                )
+            if len(text) > limit:  # what the worker would answer, without the round trip
+                raise ApiError(400, str(TextTooLong(len(text), limit)))
 
     # -- through NATS ----------------------------------------------------------------------------
 
@@ -128,9 +127,9 @@ class Api:
         try:
             (result,) = await self.relay.translate(text, source, (target,), model_type)
         except PoolFull as full:
-            raise ApiError(503, str(full), {"Retry-After": "1"}) from full
+            raise ApiError(503, str(full), RETRY_SOON) from full
         except Unavailable as exc:
-            raise ApiError(503, str(exc), {"Retry-After": "1"}) from exc
+            raise ApiError(503, str(exc), RETRY_SOON) from exc
         except TimeoutError as exc:
             raise ApiError(
                 504, f"translation not done within {self.settings.api_timeout:g}s"
@@ -143,7 +142,7 @@ class Api:
         try:
             found = await self.relay.detect(text)
         except Unavailable as exc:
-            raise ApiError(503, str(exc), {"Retry-After": "1"}) from exc
+            raise ApiError(503, str(exc), RETRY_SOON) from exc
         if found.status != "ok":
             raise ApiError(400, found.error or "detection failed")
         if not found.languages:
@@ -290,11 +289,17 @@ async def _body(request: Request) -> dict[str, Any] | list[Any]:
     return loaded
 
 
+def _summary(errors: Sequence[Any]) -> str:
+    """pydantic's errors in one line: `where: what; ...`."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ())) or 'body'}: {e.get('msg', '')}"
+        for e in errors
+    )
+
+
 def _validation(exc: ValidationError, status: int) -> JSONResponse:
     errors = exc.errors(include_url=False, include_context=False, include_input=False)
-    summary = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors
-    )
+    summary = _summary(errors)
     detail: str | list[dict[str, Any]] = summary if status == 400 else list(errors)  # type: ignore[arg-type]
     return JSONResponse({"error": f"Invalid request: {summary}", "detail": detail}, status)
 
@@ -346,11 +351,9 @@ def build_app(api: Api | None, extra_routes: list[BaseRoute]) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = list(exc.errors())
-        summary = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ())) or 'body'}: {e.get('msg', '')}"
-            for e in errors
+        return JSONResponse(
+            {"error": f"Invalid request: {_summary(errors)}", "detail": errors}, 422
         )
-        return JSONResponse({"error": f"Invalid request: {summary}", "detail": errors}, 422)
 
     if api is None:
         return app

@@ -9,13 +9,12 @@ import anyio
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
-from translator.bus import buckets, heartbeat
+from scaler.coordination import announcements
+from translator.bus import heartbeat
 from translator.bus.retry import patiently
 from translator.contracts.messages import ScalerAnnouncement, ScalingEvent
 from translator.contracts.subjects import (
     EVENTS_STREAM,
-    SCALER_HOST_PREFIX,
-    SCALERS_BUCKET,
     SCALING_EVENTS,
     WORKERS_CONSUMER,
     Pool,
@@ -121,9 +120,8 @@ async def pool_statuses(nc: Client) -> list[PoolStatus]:
 
 async def host_announcements(nc: Client) -> list[ScalerAnnouncement]:
     """Each scaler's host: its workers and its cap (none before a scaler has checked)."""
-    entries = await buckets.read(nc.jetstream(), SCALERS_BUCKET, SCALER_HOST_PREFIX)
-    found = [ScalerAnnouncement.model_validate_json(v) for v in entries.values.values()]
-    return sorted(found, key=lambda seen: seen.host)
+    hosts = await announcements(nc.jetstream())
+    return [hosts[host] for host in sorted(hosts)]
 
 
 def host_lines(hosts: list[ScalerAnnouncement]) -> list[str]:

@@ -14,7 +14,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
-from translator.contracts.errors import TranslatorError
+from translator.contracts.errors import InvalidRequest, TextTooLong, TranslatorError
 from translator.contracts.messages import Detection, DetectRequest, DetectResult, encode
 from translator.contracts.subjects import DETECT_QUEUE, DETECT_SUBJECT
 from translator.inference.detection import detect_candidates
@@ -27,12 +27,9 @@ def answer(data: bytes, languages: tuple[str, ...], max_length: int) -> DetectRe
     try:
         request = DetectRequest.model_validate_json(data)
     except ValidationError as exc:
-        return DetectResult(status="error", error=f"invalid request: {exc.errors()[0]['msg']}")
+        return DetectResult(status="error", error=str(InvalidRequest(exc.errors()[0]["msg"])))
     if len(request.text) > max_length:
-        return DetectResult(
-            status="error",
-            error=f"text too long: {len(request.text)} characters, the maximum is {max_length}",
-        )
+        return DetectResult(status="error", error=str(TextTooLong(len(request.text), max_length)))
     try:
         found = detect_candidates(request.text, languages)
     except (TranslatorError, ValueError) as exc:
