@@ -28,21 +28,25 @@ import re
 import signal
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import anyio
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import ROOT, machine, random_model, unique_sentence
 from bench.edge_faults import Gateway as FateGateway
 from tests.support import free_port, start_module
+from translator.contracts.messages import BATCH_STAGES
 from translator.contracts.settings import TranslatorSettings
 from translator.inference import ct2, engine, generation
 from translator.inference.models import load
 
 OUTPUT_TOKENS = 20
 P99_GOAL = 2.0
+HEARTBEAT_S = TranslatorSettings().heartbeat_interval
 
 
 class Gateway(FateGateway):
@@ -108,11 +112,18 @@ def _engine_process(
     loaded = load(model, settings)
     budget = generation.Budget(2.0, 16, OUTPUT_TOKENS)
     texts = [unique_sentence(i) for i in range(batch)]
-    engine.translate(loaded, texts, "en", "fr", budget=budget)  # warm-up
+
+    def translate() -> None:  # the call a worker makes, with the service's default settings
+        engine.translate(
+            loaded, texts, "en", "fr", budget=budget,
+            repetition_limit=settings.repetition_limit, num_beams=settings.num_beams,
+        )  # fmt: skip
+
+    translate()  # warm-up
     barrier.wait()
     done, started = 0, time.perf_counter()
     while time.perf_counter() < started + seconds:
-        engine.translate(loaded, texts, "en", "fr", budget=budget)
+        translate()
         done += batch
     out.put(done / (time.perf_counter() - started))
 
@@ -188,17 +199,23 @@ async def pipeline(
                     await gateway.push.send(b'{"type": "ping", "timestamp": 0}')
                     await anyio.sleep(0.2)
             await one_rate(gateway, 2, 3, 10_000_000, 120)  # warm-up
-            first = 0
+            first, scaler = 0, _scaler_port(log)
             for rate in args.rates:
                 before, started = cpu_seconds(up.pid), time.monotonic()
+                mine, stages = _own_cpu(), _batch_stages(scaler)
                 rows[f"{rate:g}/s"] = row = await one_rate(
                     gateway, rate, args.duration, first, args.settle
                 )
                 after, elapsed = cpu_seconds(up.pid), time.monotonic() - started
+                await anyio.sleep(3 * HEARTBEAT_S)  # the workers' last figures reach the scaler
+                row["normal_batches"] = _profile(stages, _batch_stages(scaler))  # type: ignore[assignment]
                 row["cores_used"] = {  # type: ignore[assignment]
                     role: round((after[role] - before.get(role, 0.0)) / elapsed, 2)
                     for role in after
                 }
+                row["cores_used"]["gateway emulator"] = round(  # type: ignore[index]
+                    (_own_cpu() - mine) / elapsed, 2
+                )
                 first += int(rate * args.duration)
                 print(f"{rate:g}/s", row, flush=True)
                 await anyio.sleep(args.pause)
@@ -208,6 +225,8 @@ async def pipeline(
         up.send_signal(signal.SIGINT)
         up.wait(120)
     text = log.read_text()
+    if args.log:
+        Path(args.log).write_text(text)  # noqa: ASYNC240 (the run is over)
     rows["scaler"] = {  # what the scaler did meanwhile: never more workers than the host holds
         "workers_started": len(re.findall(r"started (?:normal|any) worker", text)),
         "scaling_failed_alerts": text.count("scaling_failed"),
@@ -224,6 +243,52 @@ def _role(process: psutil.Process) -> str:
         if marker in line:
             return role
     return "translator up + scaler"
+
+
+def _scaler_port(log: Path) -> int:
+    """The scaler's health and metrics port, from the log of `translator up`."""
+    found = re.search(r"(?<!API, )health and metrics on http://[\d.]+:(\d+)", log.read_text())
+    if found is None:
+        raise RuntimeError("the scaler's metrics port is not in the log")
+    return int(found.group(1))
+
+
+def _batch_stages(port: int) -> dict[str, float]:
+    """The normal pool's batch figures from the scaler's /metrics: wall seconds by stage,
+    generate()'s CPU seconds, and the workers' threads."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("pool", "normal") != "normal":
+                continue
+            if sample.name == "translator_batch_seconds_total":
+                found[sample.labels["stage"]] = sample.value
+            elif sample.name == "translator_generate_cpu_seconds_total":
+                found["generate_cpu"] = sample.value
+            elif sample.name == "translator_worker_threads":
+                found["threads"] = sample.value
+    return found
+
+
+def _profile(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Where the normal workers' batch time went during a rate: each stage's share of their
+    batches' wall time, and the share of their cores generate() got (its CPU seconds over its
+    wall seconds x threads; under 1: other processes had the cores meanwhile)."""
+    spent = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in BATCH_STAGES}
+    total = sum(spent.values())
+    shares = {f"{k}_share": round(v / total, 4) if total else 0.0 for k, v in spent.items()}
+    cpu = after.get("generate_cpu", 0.0) - before.get("generate_cpu", 0.0)
+    wall = spent["generate"] * after.get("threads", 1.0)
+    return {"batch_seconds": round(total, 2), **shares,
+            "generate_core_share": round(cpu / wall, 3) if wall else 0.0}  # fmt: skip
+
+
+def _own_cpu() -> float:
+    """This process's CPU seconds: the gateway emulator shares the cores with the service."""
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
 
 
 def cpu_seconds(root: int) -> dict[str, float]:
@@ -287,6 +352,7 @@ def cli() -> None:
     parser.add_argument(
         "--engine-seconds", type=float, default=20.0, help="per configuration; 0: not measured"
     )
+    parser.add_argument("--log", help="keep the log of `translator up` in this file")
     parser.add_argument(
         "--set", action="append", default=[], help="a setting for `translator up`, KEY=VALUE"
     )

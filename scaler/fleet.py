@@ -23,6 +23,7 @@ from prometheus_client.core import (
 from translator.bus.heartbeat import heartbeat_key
 from translator.contracts.errors import ERROR_REASONS
 from translator.contracts.messages import (
+    BATCH_STAGES,
     RESULT_STATUSES,
     SECONDS_BUCKETS,
     Histogram,
@@ -105,7 +106,21 @@ class Fleet:
             "Groups translated by another tier's model, the asked one unable to do the pair",
             labels=["pool", "asked", "used", "source", "target"],
         )
+        stages = CounterMetricFamily(
+            "translator_batch_seconds",
+            "Wall seconds of the workers' batches, by stage (generate: the model's own share)",
+            labels=["pool", "stage"],
+        )
+        generate_cpu = CounterMetricFamily(
+            "translator_generate_cpu_seconds",
+            "The workers' CPU seconds while generate() ran (over stage=generate x threads: the "
+            "share of their cores they got)",
+            labels=["pool"],
+        )
         for pool, stats in sorted(totals.items()):
+            for stage in sorted({*BATCH_STAGES, *stats.batch_seconds}):
+                stages.add_metric([pool, stage], stats.batch_seconds.get(stage, 0.0))
+            generate_cpu.add_metric([pool], stats.generate_cpu_seconds)
             cache.add_metric([pool, "hit"], stats.cache.get("hits", 0))
             cache.add_metric([pool, "miss"], stats.cache.get("misses", 0))
             cache_bytes.add_metric([pool], stats.cache.get("bytes_written", 0))
@@ -122,6 +137,7 @@ class Fleet:
             processing.add_metric([pool], *_buckets(stats.processing_seconds))
             queued.add_metric([pool], *_buckets(stats.queue_seconds))
         yield from (translations, errors, dead, processing, queued, cache, cache_bytes, fallbacks)
+        yield from (stages, generate_cpu)
         yield from self._gauges()
 
     def _gauges(self) -> Iterator[Metric]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -149,6 +150,45 @@ def test_models_random_writes_a_loadable_model_and_says_it_is_random(tmp_path: P
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["meeshy_random_weights"] is True
     assert config["model_type"] == "m2m_100"
+
+
+def _hub_cache(models_path: Path, model_id: str, files: Path) -> None:
+    """`model_id` as the hub client keeps a download under MODELS_PATH/.hub: what
+    `from_pretrained` finds when the hub itself cannot be reached (no network here)."""
+    repo = models_path / ".hub" / f"models--{model_id.replace('/', '--')}"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    shutil.copytree(files, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+
+
+def test_models_download_saves_the_model_and_its_ctranslate2_conversion(
+    tmp_path: Path, models: Models
+) -> None:
+    """With INFERENCE_ENGINE=auto on a CPU the workers serve with CTranslate2: download saves
+    transformers' files and converts them at QUANTIZATION_LEVEL, so a worker loads at once."""
+    store = tmp_path / "store"
+    _hub_cache(store, "meeshy-test/tiny-t5", models.t5)
+    env = {
+        **os.environ, "MODELS_PATH": str(store), "BASIC_MODEL": "meeshy-test/tiny-t5",
+        "INFERENCE_ENGINE": "auto", "QUANTIZATION_LEVEL": "int8", "HUB_TIMEOUT": "1",
+    }  # fmt: skip
+    done = translator("models", "download", "basic", env=env, timeout=180)
+    assert done.returncode == 0, done.stderr
+    line = json.loads(done.stdout)
+    saved = Path(line["path"])
+    assert saved == store / "meeshy-test" / "tiny-t5"
+    assert (saved / "config.json").is_file()
+    assert any(saved.glob("*.safetensors")) or any(saved.glob("*.bin"))
+    converted = Path(line["ctranslate2"])
+    assert converted.parent == store / "ctranslate2"
+    assert converted.name.endswith("-int8_float32")
+    assert (converted / "model.bin").is_file()
+    # transformers alone: nothing to convert, nothing said about it
+    env["INFERENCE_ENGINE"] = "transformers"
+    done = translator("models", "download", "basic", env=env, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "ctranslate2" not in json.loads(done.stdout)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from scaler.fleet import Fleet
 from translator.bus.heartbeat import heartbeat_key
 from translator.contracts.errors import ERROR_REASONS
-from translator.contracts.messages import Histogram, WorkerHeartbeat, WorkerStats
+from translator.contracts.messages import BATCH_STAGES, Histogram, WorkerHeartbeat, WorkerStats
 
 
 def beat(worker: str, ok: int, host: str = "here", pool: str = "normal") -> WorkerHeartbeat:
@@ -84,6 +84,11 @@ def test_every_known_series_is_exported_at_zero_before_any_worker_reports() -> N
         assert values[("translator_dead_letters_total", (("pool", pool),))] == 0
         assert values[("translator_processing_seconds_count", (("pool", pool),))] == 0
         assert values[("translator_queue_seconds_bucket", (("le", "+Inf"), ("pool", pool)))] == 0
+        for stage in BATCH_STAGES:
+            assert (
+                values[("translator_batch_seconds_total", (("pool", pool), ("stage", stage)))] == 0
+            )
+        assert values[("translator_generate_cpu_seconds_total", (("pool", pool),))] == 0
 
 
 def test_a_worker_gone_without_a_clean_stop_is_lost() -> None:
@@ -111,3 +116,23 @@ def test_cache_lookups_and_model_fallbacks_are_exported_per_pool() -> None:
     labels = (("asked", "basic"), ("pool", "normal"), ("source", "fr"), ("target", "en"),
               ("used", "medium"))  # fmt: skip
     assert values[("translator_model_fallbacks_total", labels)] == 2
+
+
+def test_batch_stages_are_summed_over_workers_and_kept_when_one_is_gone() -> None:
+    fleet = Fleet("here")
+
+    def with_stages(worker: str, generate: float, cpu: float) -> WorkerHeartbeat:
+        stats = WorkerStats(
+            batch_seconds={"fetch": 0.5, "generate": generate}, generate_cpu_seconds=cpu
+        )
+        return WorkerHeartbeat(worker_id=worker, pool="normal", pid=1, host="here",
+                               state="ready", stats=stats)  # fmt: skip
+
+    fleet.update([with_stages("a", 10.0, 9.0), with_stages("b", 4.0, 3.5)])
+    fleet.update([with_stages("b", 6.0, 5.0)])  # a is gone: what it counted stays
+    values = scrape(fleet)
+    stage = "translator_batch_seconds_total"
+    assert values[(stage, (("pool", "normal"), ("stage", "generate")))] == 16.0
+    assert values[(stage, (("pool", "normal"), ("stage", "fetch")))] == 1.0
+    assert values[(stage, (("pool", "normal"), ("stage", "settle")))] == 0
+    assert values[("translator_generate_cpu_seconds_total", (("pool", "normal"),))] == 14.0

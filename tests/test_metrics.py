@@ -30,6 +30,7 @@ from tests.support import (
 )
 from tests.test_health import get, health_port, wait_status
 from translator.bus.embedded import EmbeddedNats
+from translator.contracts.messages import BATCH_STAGES
 from translator.contracts.subjects import Pool
 
 pytestmark = pytest.mark.anyio
@@ -129,6 +130,14 @@ async def test_metrics_match_a_known_workload_and_cover_the_dashboard_and_alerts
     assert value(samples, "translator_queue_capacity", **normal) == 10_000
     assert value(samples, "translator_model_load_seconds", **normal, model=str(models.t5)) > 0
     assert value(samples, "translator_worker_rss_bytes", **normal) > 50 * 2**20
+    # where the batches' time went: every stage ran, generate() the model's own share
+    stages = {
+        stage: value(samples, "translator_batch_seconds_total", **normal, stage=stage)
+        for stage in BATCH_STAGES
+    }
+    assert all(seconds > 0 for seconds in stages.values()), stages
+    assert value(samples, "translator_generate_cpu_seconds_total", **normal) > 0
+    assert value(samples, "translator_batch_seconds_total", pool="any", stage="generate") == 0
     assert value(shim_samples, "zmq_compat_requests_total", outcome="accepted") == 30
     assert value(shim_samples, "zmq_compat_requests_total", outcome="result_ok") == 30
 

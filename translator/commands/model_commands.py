@@ -8,8 +8,8 @@ from pathlib import Path
 
 from translator.contracts.messages import MODEL_TYPES, ModelType
 from translator.contracts.settings import TranslatorSettings
-from translator.inference import randomweights
-from translator.inference.models import is_present, load, local_path
+from translator.inference import quantization, randomweights
+from translator.inference.models import engine_for, is_present, load, local_path
 
 
 def list_models(settings: TranslatorSettings) -> int:
@@ -27,18 +27,31 @@ def list_models(settings: TranslatorSettings) -> int:
 
 
 def download(settings: TranslatorSettings, model_types: list[ModelType]) -> int:
-    """from_pretrained (network), then save_pretrained into MODELS_PATH/<model id>."""
-    online = settings.model_copy(update={"models_offline": False, "quantization_level": "float32"})
+    """from_pretrained (network), then save_pretrained into MODELS_PATH/<model id>; where
+    INFERENCE_ENGINE serves a model with CTranslate2, its conversion too (at QUANTIZATION_LEVEL),
+    so that a baked image's workers start without converting."""
+    fetching = settings.model_copy(
+        update={
+            "models_offline": False,
+            "quantization_level": "float32",
+            "inference_engine": "transformers",  # save_pretrained needs transformers' model
+        }
+    )
     unknown = set(model_types) - set(MODEL_TYPES)
     if unknown:
         raise SystemExit(f"unknown model types {sorted(unknown)}: use {', '.join(MODEL_TYPES)}")
     for model_type in model_types or list(MODEL_TYPES):
         model_id = settings.model_id(model_type)
         target = settings.models_path / model_id
-        loaded = load(model_id, online)
+        loaded = load(model_id, fetching)
         loaded.tokenizer.save_pretrained(target)
         loaded.model.save_pretrained(target)
-        print(json.dumps({"modelType": model_type, "model": model_id, "path": str(target)}))
+        line = {"modelType": model_type, "model": model_id, "path": str(target)}
+        if engine_for(settings, quantization.resolve_device(settings.device)) == "ctranslate2":
+            served = load(model_id, settings.model_copy(update={"models_offline": True}))
+            if served.engine == "ctranslate2":
+                line["ctranslate2"] = str(served.model.path)
+        print(json.dumps(line))
     return 0
 
 

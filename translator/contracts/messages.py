@@ -8,7 +8,7 @@ import json
 import re
 import time
 import uuid
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -169,6 +169,9 @@ class DeadLetter(_Message):
 
 # `unavailable`: its model cannot be had (not local, hub unreachable); it retries with backoff.
 WorkerState = Literal["loading", "unavailable", "ready", "busy", "draining"]
+# A worker's batch, stage by stage: waiting for and fetching it, decoding and planning its
+# requests, the cache's lookups, generate() (in a thread), the cache's writes, results and acks.
+BATCH_STAGES = ("fetch", "admit", "cache_lookup", "generate", "cache_store", "settle")
 # Upper bounds (seconds) of the processing- and queue-time histograms, shared by the workers
 # that count and the scaler that exports them.
 SECONDS_BUCKETS: tuple[float, ...] = (
@@ -209,6 +212,10 @@ class WorkerStats(_Message):
     model_load_seconds: dict[str, float] = Field(default_factory=dict)  # by model id
     fallbacks: dict[str, int] = Field(default_factory=dict)  # "asked>used:source-target"
     cache: dict[str, int] = Field(default_factory=dict)  # hits, misses, bytes_written, errors
+    # where the batches' time went: wall seconds by BATCH_STAGES; and the process's CPU seconds
+    # while generate() ran (against its wall seconds x threads: whether it had its cores)
+    batch_seconds: dict[str, float] = Field(default_factory=dict)
+    generate_cpu_seconds: float = 0.0
 
     def plus(self, other: WorkerStats, sign: int = 1) -> WorkerStats:
         """Counters and histograms added (sign=-1: taken away); load times kept, the latest."""
@@ -221,10 +228,15 @@ class WorkerStats(_Message):
             model_load_seconds={**self.model_load_seconds, **other.model_load_seconds},
             fallbacks=_add(self.fallbacks, other.fallbacks, sign),
             cache=_add(self.cache, other.cache, sign),
+            batch_seconds=_add(self.batch_seconds, other.batch_seconds, sign),
+            generate_cpu_seconds=self.generate_cpu_seconds + sign * other.generate_cpu_seconds,
         )
 
 
-def _add(left: dict[str, int], right: dict[str, int], sign: int) -> dict[str, int]:
+_N = TypeVar("_N", int, float)
+
+
+def _add(left: dict[str, _N], right: dict[str, _N], sign: int) -> dict[str, _N]:
     return {k: left.get(k, 0) + sign * right.get(k, 0) for k in left.keys() | right.keys()}
 
 

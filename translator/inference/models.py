@@ -71,6 +71,13 @@ def _hub_options(
     )
 
 
+def engine_for(settings: TranslatorSettings, device: str) -> str:
+    """INFERENCE_ENGINE on `device`, `auto` resolved (ct2.preferred)."""
+    if settings.inference_engine == "auto":
+        return ct2.preferred(settings.quantization_level, device)
+    return settings.inference_engine
+
+
 def load(model_id: str, settings: TranslatorSettings) -> LoadedModel:
     """Load tokenizer and model as QUANTIZATION_LEVEL and INFERENCE_ENGINE say;
     ModelUnavailable if not to be had."""
@@ -79,10 +86,7 @@ def load(model_id: str, settings: TranslatorSettings) -> LoadedModel:
     if model_id == ECHO_MODEL_ID:
         return _echo()
     device = quantization.resolve_device(settings.device)
-    engine: str = settings.inference_engine
-    if engine == "auto":
-        engine = ct2.preferred(settings.quantization_level, device)
-    if engine == "ctranslate2":
+    if engine_for(settings, device) == "ctranslate2":
         try:
             return _load_ct2(model_id, settings, device)
         except (OSError, ValueError, RuntimeError) as exc:  # no right to write the conversion,

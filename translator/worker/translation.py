@@ -91,7 +91,8 @@ class BatchTranslator:
             return True  # settled: an error result, which no retry would change
         texts = list(lengths)
         scope = Scope(loaded, key.source, key.target, self.settings.num_beams)
-        done = await self.cache.lookup(scope, texts)
+        with self.counters.stage("cache_lookup"):
+            done = await self.cache.lookup(scope, texts)
         cached = set(done)
         misses = sorted((t for t in texts if t not in done), key=lambda t: lengths[t])
         started = time.perf_counter()
@@ -101,7 +102,8 @@ class BatchTranslator:
                 return False
             done.update(zip(chunk, translated, strict=True))
         elapsed = time.perf_counter() - started
-        await self.cache.store(scope, {text: done[text] for text in misses})
+        with self.counters.stage("cache_store"):
+            await self.cache.store(scope, {text: done[text] for text in misses})
         for job, plan in zip(jobs, plans, strict=True):
             pieces = [done[text] for text in plan.pieces]
             job.translations[key.target] = _assembled(plan, pieces)
@@ -133,7 +135,7 @@ class BatchTranslator:
     async def _generate(
         self, loaded: LoadedModel, key: GroupKey, jobs: list[Job], texts: list[str]
     ) -> list[engine.Translation] | None:
-        with self.spans.generate(loaded, key, jobs):
+        with self.spans.generate(loaded, key, jobs), self.counters.stage("generate"):
             try:
                 return await anyio.to_thread.run_sync(self._generate_sync, loaded, key, texts)
             except (RuntimeError, ValueError, IndexError) as exc:

@@ -1,12 +1,21 @@
-"""Worker statistics: busy fraction over a sliding window, counts, average processing time."""
+"""Worker statistics: busy fraction over a sliding window, counts, average processing time,
+where the batches' time goes."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from translator.contracts.messages import SECONDS_BUCKETS, Histogram, WorkerStats, bucket_index
+from translator.contracts.messages import (
+    BATCH_STAGES,
+    SECONDS_BUCKETS,
+    Histogram,
+    WorkerStats,
+    bucket_index,
+)
 
 
 @dataclass
@@ -68,6 +77,23 @@ class Counters:
     cache: Counter[str] = field(default_factory=Counter)  # the translation cache's, shared
     _processing: _Tally = field(default_factory=lambda: _Tally())
     _queue: _Tally = field(default_factory=lambda: _Tally())
+    _stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(BATCH_STAGES, 0.0))
+    _generate_cpu: float = 0.0
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Count the wall seconds of the block as a batch stage (BATCH_STAGES); for generate(),
+        the process's CPU seconds meanwhile too."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.add_stage(name, time.perf_counter() - wall)
+            if name == "generate":
+                self._generate_cpu += time.process_time() - cpu
+
+    def add_stage(self, name: str, seconds: float) -> None:
+        self._stages[name] += seconds
 
     def result(self, error_kind: str | None, seconds: float | None = None) -> None:
         """One result published (one per target language): ok, or an error of `error_kind`;
@@ -110,6 +136,8 @@ class Counters:
             model_load_seconds=model_load_seconds,
             fallbacks=dict(self._fallbacks),
             cache=dict(self.cache),
+            batch_seconds={k: round(v, 6) for k, v in self._stages.items()},
+            generate_cpu_seconds=round(self._generate_cpu, 6),
         )
 
     @property

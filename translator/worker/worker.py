@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import anyio
 from nats.aio.client import Client
@@ -89,14 +90,17 @@ class Worker:
         sub = await self.js.pull_subscribe_bind(WORKERS_CONSUMER, request_stream(self.pool))
         self.status.state = "ready"
         log.info("worker %s serving pool %s", self.who.worker_id, self.pool.value)
+        counters = self.status.counters
         while not self._stopping.is_set():
+            started = time.perf_counter()
             batch = await fetch_batch(
                 sub,
                 self.settings.batch_size,
                 self.settings.batch_window,
                 self.settings.fetch_timeout,
             )
-            if batch:
+            if batch:  # an empty fetch is idle time, not a stage of a batch
+                counters.add_stage("fetch", time.perf_counter() - started)
                 await self._run_batch(batch)
         await sub.unsubscribe()
 
@@ -125,13 +129,19 @@ class Worker:
             self.spans.open(msg)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._keep_alive, batch, settled)
-            jobs = [job for msg in batch if (job := await self._admit(msg, settled))]
+            counters = self.status.counters
+            with counters.stage("admit"):
+                jobs = [job for msg in batch if (job := await self._admit(msg, settled))]
             retry = await self.translator.translate(jobs)
-            async with anyio.create_task_group() as publishing:
-                for job in jobs:
-                    fate = self.fates.deliver(job, job in retry)
-                    publishing.start_soon(self.fates.settle, job.msg, settled, fate)
+            with counters.stage("settle"):
+                await self._settle(jobs, retry, settled)
             tg.cancel_scope.cancel()
+
+    async def _settle(self, jobs: list[Job], retry: set[Job], settled: set[int]) -> None:
+        async with anyio.create_task_group() as publishing:
+            for job in jobs:
+                fate = self.fates.deliver(job, job in retry)
+                publishing.start_soon(self.fates.settle, job.msg, settled, fate)
 
     async def _keep_alive(self, batch: list[Msg], settled: set[int]) -> None:
         """`in_progress` for a long batch, so JetStream does not redeliver it meanwhile."""
