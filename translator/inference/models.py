@@ -56,6 +56,14 @@ def _unavailable(model_id: str, settings: TranslatorSettings, why: str) -> Model
     return ModelUnavailable(model_id, hint)
 
 
+def _unreadable(
+    model_id: str, settings: TranslatorSettings, no_hub: str | None, exc: Exception
+) -> ModelUnavailable:
+    """`from_pretrained` could not read the model: why the hub was not asked, else its error."""
+    failed = f"from_pretrained failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+    return _unavailable(model_id, settings, no_hub or failed)
+
+
 def _hub_options(
     model_id: str, source: str | Path, settings: TranslatorSettings
 ) -> tuple[dict[str, Any], str | None]:
@@ -104,8 +112,7 @@ def load(model_id: str, settings: TranslatorSettings) -> LoadedModel:
         tokenizer = AutoTokenizer.from_pretrained(source, **options)
         model = AutoModelForSeq2SeqLM.from_pretrained(source, **options, **plan.load_kwargs)
     except (OSError, ValueError) as exc:
-        failed = f"from_pretrained failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-        raise _unavailable(model_id, settings, no_hub or failed) from exc
+        raise _unreadable(model_id, settings, no_hub, exc) from exc
     model = _place(model, plan)
     revision = _revision(model, source)
     random_weights = bool(getattr(model.config, RANDOM_WEIGHTS_FLAG, False))
@@ -142,8 +149,7 @@ def _load_ct2(model_id: str, settings: TranslatorSettings, device: str) -> Loade
         tokenizer = AutoTokenizer.from_pretrained(source)
         config = AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as exc:
-        failed = f"from_pretrained failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-        raise _unavailable(model_id, settings, no_hub or failed) from exc
+        raise _unreadable(model_id, settings, no_hub, exc) from exc
     try:
         generation_config = GenerationConfig.from_pretrained(source)
     except OSError:  # no generation_config.json: the model config's own defaults
