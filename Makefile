@@ -37,7 +37,12 @@ tools:
 		command -v prometheus >/dev/null 2>&1 || $(SUDO) sh -c 'apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose prometheus >/dev/null'
 
-unit: $(STAMP) tools
+# tests/test_nats_clients.py drives a NATS client in another language: nats.js, from npm
+JS_DEPS := tests/js/node_modules/.package-lock.json
+$(JS_DEPS): tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund
+
+unit: $(STAMP) tools $(JS_DEPS)
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -48,4 +53,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.load_test --rates 60,70,80 --duration 60
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache tests/js/node_modules

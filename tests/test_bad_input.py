@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import anyio
+import nats.errors
 import pytest
 from nats.aio.client import Client
 
@@ -16,11 +18,23 @@ from tests.support import (
     publish_request,
     request,
     running_worker,
+    stored_count,
+    wait_for_heartbeat,
     worker_env,
 )
 from translator.bus.embedded import EmbeddedNats
-from translator.contracts.messages import DeadLetter
-from translator.contracts.subjects import DLQ_STREAM, Pool, dead_letter_subject
+from translator.contracts.messages import DeadLetter, encode
+from translator.contracts.subjects import (
+    DLQ_STREAM,
+    EVENTS_STREAM,
+    GATEWAY_RESULTS_STREAM,
+    HEADER_MSG_ID,
+    HEADER_REPLY_TO,
+    RESULTS_STREAM,
+    Pool,
+    dead_letter_subject,
+    gateway_request_subject,
+)
 from translator.inference import randomweights
 
 pytestmark = pytest.mark.anyio
@@ -41,16 +55,26 @@ async def read_dead_letters(nc: Client, count: int) -> list[DeadLetter]:
 async def test_bad_requests_get_clear_errors_and_dead_letters_and_the_worker_goes_on(
     nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
 ) -> None:
+    """Every request that names its targets gets one error result per target, with an
+    errorCode, beside its dead letter; one that names none gets the dead letter alone."""
     valid = {"messageId": "m", "text": "Hello", "sourceLanguage": "en", "targetLanguages": ["fr"]}
-    cases: dict[str, str | bytes] = {
-        "not-json": b"{this is not json",
-        "no-text": json.dumps({**valid, "messageId": "no-text", "text": None}).encode(),
-        "no-targets": json.dumps({**valid, "messageId": "no-targets", "targetLanguages": []}),
-        "bad-model": json.dumps({**valid, "messageId": "bad-model", "modelType": "ultra"}),
-        "too-long": json.dumps({**valid, "messageId": "too-long", "text": "a" * 101}),
+    addressed: dict[str, dict[str, object]] = {
+        "no-text": {**valid, "messageId": "no-text", "text": None},
+        "blank-text": {**valid, "messageId": "blank-text", "text": "  \n "},
+        "word-target": {**valid, "messageId": "word-target", "targetLanguages": ["french", "de"]},
+        "bad-model": {**valid, "messageId": "bad-model", "modelType": "ultra"},
+        "no-message-id": {k: v for k, v in valid.items() if k != "messageId"},
+        "too-long": {**valid, "messageId": "too-long", "text": "a" * 101},
     }
-    for name, body in cases.items():
-        data = body if isinstance(body, bytes) else body.encode()
+    unaddressed: dict[str, bytes] = {
+        "not-json": b"{this is not json",
+        "no-targets": json.dumps(
+            {**valid, "messageId": "no-targets", "targetLanguages": []}
+        ).encode(),
+    }
+    for name, body in addressed.items():
+        await publish_raw(nc, Pool.NORMAL, json.dumps(body).encode(), REPLY, msg_id=name)
+    for name, data in unaddressed.items():
         await publish_raw(nc, Pool.NORMAL, data, REPLY, msg_id=name)
     unsupported = request(targets=("fr", "xx"), message_id="unsupported")
     good = request(targets=("de",), message_id="good-after-bad")
@@ -59,30 +83,94 @@ async def test_bad_requests_get_clear_errors_and_dead_letters_and_the_worker_goe
 
     env = worker_env(nats_server.url, models, MAX_TEXT_LENGTH=100)
     async with running_worker(nc, env, Pool.NORMAL, tmp_path / "worker.log"):
-        # too-long: 1 error; unsupported: fr ok + xx error; good: 1 ok
-        results = await collect_results(nc, REPLY, 4)
-        letters = await read_dead_letters(nc, 5)
+        # 7 error results for the 6 addressed ones (word-target: 2); unsupported: fr ok + xx
+        # error; good: 1 ok; then nothing more
+        results = await collect_results(nc, REPLY, 10)
+        letters = await read_dead_letters(nc, 8)
+        assert await stored_count(nc, RESULTS_STREAM, REPLY) == 10
+
+    by_task = {(r.task_id, r.target_language): r for r in results}
+    errors = {key: r for key, r in by_task.items() if key[0] in addressed}
+    assert sorted(errors) == sorted(
+        [(name, "fr") for name in addressed if name != "word-target"]
+        + [("word-target", "french"), ("word-target", "de")]
+    )
+    for (name, _), result in errors.items():
+        assert result.status == "error", name
+        assert result.translated_text == ""
+        assert result.error_code == ("text_too_long" if name == "too-long" else "invalid_request")
+        assert result.expected_results == (2 if name == "word-target" else 1)
+    assert errors["no-text", "fr"].message_id == "no-text"
+    assert errors["no-message-id", "fr"].message_id == ""
+    assert "messageId" in (errors["no-message-id", "fr"].error or "")
+    assert "text is blank" in (errors["blank-text", "fr"].error or "")
+    assert "ISO 639-1" in (errors["word-target", "de"].error or "")
+    assert errors["too-long", "fr"].error == "text too long: 101 characters, the maximum is 100"
 
     by_message = {(r.message_id, r.target_language): r for r in results}
-    too_long = by_message["too-long", "fr"]
-    assert too_long.status == "error"
-    assert too_long.error == "text too long: 101 characters, the maximum is 100"
     assert by_message["unsupported", "fr"].status == "ok"
+    assert by_message["unsupported", "fr"].error_code is None
+    assert by_message["unsupported", "fr"].expected_results == 2
     xx = by_message["unsupported", "xx"]
     assert xx.status == "error"
     assert xx.translated_text == ""
+    assert xx.error_code == "unsupported_language"
     assert "unsupported language 'xx'" in (xx.error or "")
     assert by_message["good-after-bad", "de"].status == "ok"
 
-    reasons = {letter.task_id: letter.reason for letter in letters}
+    reasons = {letter.task_id or "": letter.reason for letter in letters}
+    assert sorted(reasons) == sorted([*addressed, *unaddressed])
     assert (reasons["not-json"] or "").startswith("invalid request: not JSON")
     assert "text" in reasons["no-text"]
     assert "targetLanguages" in reasons["no-targets"]
     assert "modelType" in reasons["bad-model"]
     assert reasons["too-long"].startswith("text too long")
     assert all(letter.deliveries == 1 for letter in letters)
+    assert all(letter.reply_to == REPLY for letter in letters)
     info = await nc.jetstream().stream_info(DLQ_STREAM)
-    assert info.state.messages == 5
+    assert info.state.messages == 8
+
+
+async def test_a_reply_subject_that_is_not_the_requesters_gets_nothing_published_there(
+    nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
+) -> None:
+    """Translate-Reply-To may name only translate.result.<name> or an _INBOX: a request that
+    names the alerts subject, the gateway's reserved subject or a wildcard is refused (a dead
+    letter with the reason, counted), and no result is published there."""
+    events, gateway = "translate.event.alert", "translate.gateway.result.zmq_compat"
+    watched = await nc.subscribe("translate.>")
+    refused = {"to-events": events, "to-gateway": gateway, "to-wildcard": "translate.result.*"}
+    for name, subject in refused.items():
+        await publish_request(nc, request(message_id=name, task_id=name), subject)
+    via_gateway = request(message_id="via-gateway", task_id="via-gateway")
+    await nc.jetstream().publish(
+        gateway_request_subject(Pool.NORMAL),
+        encode(via_gateway),
+        headers={HEADER_REPLY_TO: gateway, HEADER_MSG_ID: via_gateway.task_id},
+    )
+    env = worker_env(nats_server.url, models)
+    async with running_worker(nc, env, Pool.NORMAL, tmp_path / "worker.log") as worker:
+        letters = await read_dead_letters(nc, 3)
+        (allowed,) = await collect_results(nc, gateway, 1)
+        beat = await wait_for_heartbeat(nc, worker.pid, timeout=30)
+        with anyio.fail_after(30):
+            while beat.stats.errors.get("reply_refused", 0) < 3:
+                beat = await wait_for_heartbeat(nc, worker.pid, timeout=30)
+
+    assert {letter.task_id: letter.reply_to for letter in letters} == refused
+    for letter in letters:
+        assert "reply subject" in letter.reason
+    assert "reserved for the gateway" in {le.task_id: le.reason for le in letters}["to-gateway"]
+    assert allowed.task_id == "via-gateway"  # the gateway's intake may use its subject
+    assert await stored_count(nc, EVENTS_STREAM) == 0
+    assert await stored_count(nc, RESULTS_STREAM) == 0  # the gateway's are in a stream of their own
+    assert await stored_count(nc, GATEWAY_RESULTS_STREAM) == 1
+    seen: list[str] = []
+    with contextlib.suppress(nats.errors.TimeoutError):
+        while True:
+            seen.append((await watched.next_msg(timeout=0.5)).subject)
+    assert events not in seen
+    assert seen.count(gateway) == 1
 
 
 async def test_a_model_that_keeps_failing_is_retried_then_dead_lettered(

@@ -8,13 +8,20 @@ import pytest
 
 from translator.contracts.errors import InvalidRequest
 from translator.contracts.messages import (
+    Addressee,
     TranslationResult,
     decode_request,
     is_identifier,
-    peek_message_id,
+    read_addressee,
 )
 from translator.contracts.settings import TranslatorSettings
-from translator.contracts.subjects import Pool, request_stream, request_subject, result_msg_id
+from translator.contracts.subjects import (
+    Pool,
+    reply_refusal,
+    request_stream,
+    request_subject,
+    result_msg_id,
+)
 
 GATEWAY_REQUEST = (
     b'{"taskId":"0b9d6c1e-3f5a-4a8e-9f6f-1c2d3e4f5a6b","messageId":"cmeiu2x0f0003l1v8abcd1234",'
@@ -70,9 +77,52 @@ def test_request_rejects_bad_input_with_a_reason(payload: bytes, reason: str) ->
         decode_request(payload)
 
 
-def test_message_id_is_read_from_an_invalid_request_when_possible() -> None:
-    assert peek_message_id(b'{"messageId":"m-1","text":""}') == "m-1"
-    assert peek_message_id(b"garbage") is None
+def test_an_invalid_request_that_names_its_targets_is_addressed_per_target() -> None:
+    to = read_addressee(
+        b'{"messageId":"m-1","text":"","targetLanguages":["French"," fr",7,"FR"],'
+        b'"conversationId":"c","sourceLanguage":"en","modelType":"ultra"}',
+        "fallback",
+    )
+    assert to == Addressee("fallback", "m-1", "c", "en", ("french", "fr"), "")
+    no_id = read_addressee(b'{"taskId":"t","targetLanguages":["de"]}', "fallback")
+    assert no_id == Addressee("t", "", "", "", ("de",), "basic")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"garbage", b"[1]", b'{"messageId":"m"}', b'{"targetLanguages":"fr"}',
+     b'{"targetLanguages":[1, null, ""]}', b'{"targetLanguages":["\\u0000x"]}'],
+)  # fmt: skip
+def test_a_request_without_readable_targets_has_no_addressee(payload: bytes) -> None:
+    assert read_addressee(payload, "fallback") is None
+
+
+@pytest.mark.parametrize(
+    ("subject", "via_gateway", "allowed"),
+    [
+        ("translate.result.default", False, True),
+        ("translate.result.my-app_1", False, True),
+        ("_INBOX.abc.def", False, True),
+        ("translate.gateway.result.zmq_compat", True, True),
+        ("translate.gateway.result.zmq_compat", False, False),  # reserved for the shim
+        ("translate.event.alert", False, False),
+        ("translate.event.alert", True, False),
+        ("translate.dead.normal", False, False),
+        ("translate.request.normal", False, False),
+        ("translate.result.>", False, False),
+        ("translate.result.*", False, False),
+        ("translate.result.a.b", False, False),
+        ("_INBOX.>", False, False),
+        ("_INBOX.", False, False),
+        ("_INBOX.a b", False, False),
+        ("$JS.API.STREAM.DELETE.TRANSLATE_NORMAL", False, False),
+        ("_INBOX." + "x" * 300, False, False),
+    ],
+)
+def test_results_go_only_to_a_subject_the_requester_may_use(
+    subject: str, via_gateway: bool, allowed: bool
+) -> None:
+    assert (reply_refusal(subject, via_gateway) is None) is allowed
 
 
 def test_result_serialises_with_the_camel_case_names_of_the_contract() -> None:
@@ -149,4 +199,8 @@ def test_request_ids_that_travel_are_bounded_and_printable() -> None:
     assert not is_identifier("a\nb")
     assert not is_identifier("")
     assert not is_identifier(None)
-    assert peek_message_id(b'{"messageId": "' + b"m" * 300 + b'"}') is None
+    long_id = read_addressee(
+        b'{"messageId": "' + b"m" * 300 + b'", "targetLanguages": ["fr"]}', "t"
+    )
+    assert long_id is not None
+    assert long_id.message_id == ""

@@ -362,18 +362,21 @@ def test_kubernetes_settings_exist_and_grace_periods_outlast_the_drain() -> None
 def test_helm_values_grant_the_same_users_and_permissions_as_the_nats_config() -> None:
     conf = (DEPLOY / "nats" / "nats.conf").read_text()
     users_conf = re.findall(r"user: (\w+)\s+password: \$(\w+)", conf)
-    allows_conf = [
-        re.findall(r'"([^"]+)"', block) for block in re.findall(r"allow: \[(.*?)\]", conf, re.S)
+    lists_conf = [
+        (kind, re.findall(r'"([^"]+)"', block))
+        for kind, block in re.findall(r"(allow|deny): \[(.*?)\]", conf, re.S)
     ]
     values = yaml.safe_load((K8S / "nats-values.yaml").read_text())
     users = values["config"]["merge"]["accounts"]["MEESHY"]["users"]
     assert [(u["user"], u["password"].strip("<> $")) for u in users] == users_conf
-    allows_values = [
-        user["permissions"][direction]["allow"]
+    lists_values = [
+        (kind, user["permissions"][direction][kind])
         for user in users
         for direction in ("publish", "subscribe")
+        for kind in ("allow", "deny")
+        if kind in user["permissions"][direction]
     ]
-    assert allows_values == allows_conf
+    assert lists_values == lists_conf
     assert set(values["container"]["env"]) == {password for _, password in users_conf}
 
 

@@ -32,6 +32,7 @@ from translator.api.app import ApiError, _failure, language_code
 from translator.api.keys import Gate, Refused
 from translator.api.markup import translate_html
 from translator.bus.embedded import EmbeddedNats
+from translator.contracts.errors import ErrorCode
 from translator.contracts.messages import TranslationResult
 from translator.contracts.subjects import Pool
 from translator.inference.catalog import describe
@@ -460,23 +461,28 @@ def test_no_worker_gives_504_then_pool_full_and_detection_503(
 
 
 @pytest.mark.parametrize(
-    ("error", "status"),
+    ("code", "status"),
     [
-        ("unsupported language 'zz' for model t5", 400),
-        ("text too long: 6000 characters, the maximum is 5000", 400),
-        ("invalid request: text: text is blank", 400),
-        ("model 'x' is not available: not on disk", 503),
-        ("translation pool full", 503),
-        ("generate() failed: CUDA out of memory", 500),
-        ("not translated", 500),
+        ("unsupported_language", 400),
+        ("text_too_long", 400),
+        ("invalid_request", 400),
+        ("model_unavailable", 503),
+        ("pool_full", 503),
+        ("unavailable", 503),
+        ("model_failure", 500),
+        (None, 500),  # an error result without a code (an older worker's)
     ],
 )
-def test_a_failed_result_maps_to_its_status(error: str, status: int) -> None:
+def test_a_failed_result_maps_to_the_status_of_its_error_code(
+    code: ErrorCode | None, status: int
+) -> None:
     result = TranslationResult(
-        task_id="t", message_id="m", status="error", error=error, source_language="en",
-        target_language="de",
+        task_id="t", message_id="m", status="error", error="why", error_code=code,
+        source_language="en", target_language="de",
     )  # fmt: skip
-    assert _failure(result).status == status
+    failure = _failure(result)
+    assert (failure.status, failure.reason) == (status, "why")
+    assert ("Retry-After" in failure.headers) is (status == 503)
 
 
 def test_keys_refill_at_their_rate() -> None:

@@ -56,7 +56,7 @@ async def test_a_slow_gateway_gets_every_result_that_was_acked(
             await gw.connected()
             js = nc.jetstream()
             for n in range(count):
-                await js.publish("translate.result.zmq_compat", big_result(n))
+                await js.publish("translate.gateway.result.zmq_compat", big_result(n))
             http = health_port(log)
             await wait_metric(http, "zmq_compat_requests_total", 1, outcome="send_blocked")
             seen: list[str] = []
@@ -71,7 +71,7 @@ async def test_a_slow_gateway_gets_every_result_that_was_acked(
                     await anyio.sleep(0.001)
         finally:
             gw.close()
-    info = await js.consumer_info("TRANSLATE_RESULTS", "zmq_compat")
+    info = await js.consumer_info("TRANSLATE_GATEWAY_RESULTS", "zmq_compat")
     assert sorted(seen) == sorted(f"m-{n}" for n in range(count))  # each once, none missing
     assert info.num_pending == 0
     assert info.num_ack_pending == 0  # every one acked, and each acked one was received above
@@ -182,7 +182,7 @@ async def test_one_pong_per_interval_when_configured(
         gw = Gateway(*ports)
         try:
             # subscribed for sure: the shim forwards results only to a subscribed gateway
-            await nc.jetstream().publish("translate.result.zmq_compat", big_result(0))
+            await nc.jetstream().publish("translate.gateway.result.zmq_compat", big_result(0))
             await gw.wait_for(lambda m: m.get("type") == "translation_completed", timeout=30)
             for _ in range(20):
                 await gw.ping()

@@ -24,7 +24,12 @@ from tests.otlp import Receiver, Span
 from tests.support import Models, request, running_worker, shim_env, worker_env
 from translator.bus.client import submit
 from translator.bus.embedded import EmbeddedNats
-from translator.contracts.subjects import Pool, request_stream, request_subject
+from translator.contracts.subjects import (
+    Pool,
+    gateway_request_subject,
+    request_stream,
+    request_subject,
+)
 from translator.runtime import tracing
 
 pytestmark = pytest.mark.anyio
@@ -64,7 +69,7 @@ async def test_a_request_is_one_trace_through_shim_worker_and_back_with_a_linked
                     # 4 requests x 5 spans (receive, send, process, send result, send back)
                     spans = await spans_when(otlp, count=4 * 5 + 1)  # + one generate
 
-    subject = request_subject(Pool.NORMAL)
+    subject = gateway_request_subject(Pool.NORMAL)  # the shim's intake
     traces = {s.trace_id for s in spans if s.attributes.get("messaging.message.id")}
     roots = [s for s in spans if s.name == "receive translation_request"]
     by_task = {s.attributes["messaging.message.id"]: s.trace_id for s in roots}
@@ -74,7 +79,7 @@ async def test_a_request_is_one_trace_through_shim_worker_and_back_with_a_linked
         receive = one(spans, trace_id, SHIM, "receive translation_request")
         publish = one(spans, trace_id, SHIM, f"send {subject}")
         process = one(spans, trace_id, WORKER, f"process {subject}")
-        result = one(spans, trace_id, WORKER, "send translate.result.zmq_compat")
+        result = one(spans, trace_id, WORKER, "send translate.gateway.result.zmq_compat")
         sent_back = one(spans, trace_id, SHIM, "send translation_completed")
         chain = [receive, publish, process, result, sent_back]
         kinds = ["CONSUMER", "PRODUCER", "CONSUMER", "PRODUCER", "PRODUCER"]

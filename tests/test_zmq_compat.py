@@ -254,7 +254,7 @@ async def test_results_produced_while_the_shim_restarts_arrive_afterwards(
             sent = [await gw.request(f"pending {i}", ["fr", "de"]) for i in range(5)]
             await stored_at_least(nc, "TRANSLATE_NORMAL", 5)
         async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
-            await stored_at_least(nc, "TRANSLATE_RESULTS", 10)
+            await stored_at_least(nc, "TRANSLATE_GATEWAY_RESULTS", 10)
         with shim(env, log):  # same ports: the gateway's sockets reconnect by themselves
             for request in sent:
                 assert sorted(await gw.results_for(request)) == ["de", "fr"]
@@ -426,7 +426,9 @@ async def test_a_result_redelivered_after_a_lost_ack_reaches_the_gateway_once(
             js = nc.jetstream()
             for n, lang in enumerate(["fr", "fr", "de", "fr"]):
                 await js.publish(
-                    "translate.result.zmq_compat", result(lang), headers={"Nats-Msg-Id": f"r{n}"}
+                    "translate.gateway.result.zmq_compat",
+                    result(lang),
+                    headers={"Nats-Msg-Id": f"r{n}"},
                 )
             await gw.wait_for(lambda m: m.get("type") == "translation_completed", 2)
             await gw.ping()

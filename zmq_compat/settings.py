@@ -7,6 +7,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from translator.api.settings import ApiSettings
+from translator.contracts.subjects import gateway_results_subject
 
 
 class ShimSettings(ApiSettings):
@@ -44,5 +45,6 @@ class ShimSettings(ApiSettings):
 
     @property
     def result_subject(self) -> str:
-        """The shim's own results subject, read by its own durable consumer."""
-        return f"translate.result.{self.zmq_shim_name}"
+        """The shim's own results subject (reserved for the gateway), read by its own durable
+        consumer."""
+        return gateway_results_subject(self.zmq_shim_name)

@@ -35,7 +35,7 @@ from translator.bus.fetching import fetch_batch
 from translator.bus.retry import patiently
 from translator.contracts.errors import PoolFull
 from translator.contracts.messages import TranslationRequest, TranslationResult
-from translator.contracts.subjects import RESULTS_STREAM
+from translator.contracts.subjects import GATEWAY_RESULTS_STREAM
 from translator.runtime import tracing
 from zmq_compat import protocol
 from zmq_compat.errors import BadFrame
@@ -268,7 +268,7 @@ class Shim:
         while True:
             try:
                 with anyio.fail_after(self.settings.zmq_publish_timeout):
-                    await submit(self.nc, request, self.settings.result_subject)
+                    await submit(self.nc, request, self.settings.result_subject, via_gateway=True)
                 return
             except (TimeoutError, nats.errors.Error) as exc:
                 maybe_stored = maybe_stored or not isinstance(exc, _NOT_SENT)
@@ -300,6 +300,7 @@ class Shim:
 
     def results_consumer(self) -> ConsumerConfig:
         return ConsumerConfig(
+            name=self.settings.zmq_shim_name,
             durable_name=self.settings.zmq_shim_name,
             filter_subject=self.settings.result_subject,
             deliver_policy=DeliverPolicy.ALL,
@@ -323,9 +324,9 @@ class Shim:
         js = self.nc.jetstream()
         await patiently(
             "creating the results consumer",
-            lambda: js.add_consumer(RESULTS_STREAM, self.results_consumer()),
+            lambda: js.add_consumer(GATEWAY_RESULTS_STREAM, self.results_consumer()),
         )
-        sub = await js.pull_subscribe_bind(self.settings.zmq_shim_name, RESULTS_STREAM)
+        sub = await js.pull_subscribe_bind(self.settings.zmq_shim_name, GATEWAY_RESULTS_STREAM)
         while True:
             await self._listening.wait()
             msgs = await fetch_batch(sub, self.settings.zmq_results_batch, 0.0, 1.0)

@@ -40,13 +40,11 @@ from translator.api.shapes import (
     Translate049,
     Translated049,
 )
-from translator.contracts.errors import PoolFull, TextTooLong, kind_of_message
+from translator.contracts.errors import ERROR_STATUS, PoolFull, TextTooLong
 from translator.contracts.messages import MODEL_TYPES, ModelType, TranslationResult
 from translator.inference.catalog import Catalog
 
 log = logging.getLogger(__name__)
-_CLIENT_ERRORS = {"invalid_request", "text_too_long", "unsupported_language"}
-_UNAVAILABLE = {"model_unavailable", "pool_full"}
 # the endpoints counted in translator_http_requests_total, every one from 0
 RETRY_SOON = {"Retry-After": "1"}  # every 503: a pool full, NATS or a worker away
 ENDPOINTS = ("translate", "translate_batch", "detect", "languages", "models", "health", "other")
@@ -74,13 +72,11 @@ def language_code(value: object, what: str) -> str:
 
 
 def _failure(result: TranslationResult) -> ApiError:
-    reason = result.error or "translation failed"
-    kind = kind_of_message(reason)
-    if kind in _CLIENT_ERRORS:
-        return ApiError(400, reason)
-    if kind in _UNAVAILABLE:
-        return ApiError(503, reason, RETRY_SOON)
-    return ApiError(500, reason)
+    """An error result as an HTTP error: its errorCode's status (ERROR_STATUS)."""
+    status = ERROR_STATUS[result.error_code or "model_failure"]
+    return ApiError(
+        status, result.error or "translation failed", RETRY_SOON if status == 503 else None
+    )
 
 
 class Api:

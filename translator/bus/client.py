@@ -9,7 +9,12 @@ from nats.js.errors import APIError
 
 from translator.contracts.errors import PoolFull
 from translator.contracts.messages import TranslationRequest, TranslationResult, encode
-from translator.contracts.subjects import HEADER_MSG_ID, HEADER_REPLY_TO, request_subject
+from translator.contracts.subjects import (
+    HEADER_MSG_ID,
+    HEADER_REPLY_TO,
+    gateway_request_subject,
+    request_subject,
+)
 from translator.runtime import tracing
 
 _STREAM_FULL_CODES = {10077, 10078}  # maximum messages / maximum bytes exceeded
@@ -20,11 +25,16 @@ def is_pool_full(error: APIError) -> bool:
     return error.err_code in _STREAM_FULL_CODES or "maximum messages" in text
 
 
-async def submit(nc: Client, request: TranslationRequest, reply_to: str) -> None:
+async def submit(
+    nc: Client, request: TranslationRequest, reply_to: str, via_gateway: bool = False
+) -> None:
     """Store the request in its pool's stream; PoolFull when the pool is at capacity.
+    `via_gateway`: through the gateway intake (the shim's NATS user alone may publish there),
+    so that its results may go to the reserved `translate.gateway.result.<name>`.
 
     A PRODUCER span, child of the current one, whose context travels in the headers."""
-    subject = request_subject(request.pool)
+    pool = request.pool
+    subject = gateway_request_subject(pool) if via_gateway else request_subject(pool)
     attributes = tracing.messaging(
         "nats", "send", subject, request.task_id, request.conversation_id
     )

@@ -26,10 +26,13 @@ from translator.contracts.subjects import (
     DLQ_SUBJECTS,
     EVENTS_STREAM,
     EVENTS_SUBJECTS,
+    GATEWAY_RESULTS_STREAM,
+    GATEWAY_RESULTS_SUBJECTS,
     RESULTS_STREAM,
     RESULTS_SUBJECTS,
     WORKERS_CONSUMER,
     Pool,
+    gateway_request_subject,
     request_stream,
     request_subject,
 )
@@ -40,7 +43,7 @@ log = logging.getLogger(__name__)
 def request_stream_config(settings: TranslatorSettings, pool: Pool) -> StreamConfig:
     return StreamConfig(
         name=request_stream(pool),
-        subjects=[request_subject(pool)],
+        subjects=[request_subject(pool), gateway_request_subject(pool)],
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
         num_replicas=settings.stream_replicas,
@@ -50,10 +53,13 @@ def request_stream_config(settings: TranslatorSettings, pool: Pool) -> StreamCon
     )
 
 
-def results_stream_config(settings: TranslatorSettings) -> StreamConfig:
+def results_stream_config(
+    settings: TranslatorSettings, name: str = RESULTS_STREAM, subjects: str = RESULTS_SUBJECTS
+) -> StreamConfig:
+    """Results kept for their readers: TRANSLATE_RESULTS, and the gateway's own stream."""
     return StreamConfig(
-        name=RESULTS_STREAM,
-        subjects=[RESULTS_SUBJECTS],
+        name=name,
+        subjects=[subjects],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         num_replicas=settings.stream_replicas,
@@ -145,5 +151,7 @@ async def _ensure_all(js: JetStreamContext, settings: TranslatorSettings) -> Non
         await ensure_stream(js, request_stream_config(settings, pool))
         await ensure_consumer(js, request_stream(pool), workers_consumer_config(settings))
     await ensure_stream(js, results_stream_config(settings))
+    gateway = results_stream_config(settings, GATEWAY_RESULTS_STREAM, GATEWAY_RESULTS_SUBJECTS)
+    await ensure_stream(js, gateway)
     await ensure_stream(js, dead_letter_stream_config(settings))
     await ensure_stream(js, events_stream_config(settings))

@@ -1,4 +1,4 @@
-"""The `translator` command: up, worker, submit, status, models."""
+"""The `translator` command: up, worker, submit, status, models, schemas."""
 
 from __future__ import annotations
 
@@ -44,11 +44,20 @@ def parser() -> argparse.ArgumentParser:
     random.add_argument("--output-tokens", type=int, default=8)
     random.add_argument("--fixed-length", action="store_true")
     random.add_argument("--pair", nargs=2, default=["en", "fr"], metavar=("SRC", "TGT"))
+    docs = commands.add_parser("schemas", help="write the NATS messages' JSON Schemas and docs")
+    docs.add_argument("--out", default="docs", help="the docs directory (default: docs)")
+    docs.add_argument("--check", action="store_true", help="only say whether they are current")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "schemas":
+        from pathlib import Path
+
+        from translator.commands import schema_commands
+
+        return schema_commands.run(Path(args.out), args.check)
     settings = TranslatorSettings()
     logs.configure(settings.log_level, settings.log_json)
     if args.command == "worker":

@@ -7,28 +7,73 @@ TranslatorError
 ├── UnsupportedLanguage(code, model_id)   one target of a request; an error result for it
 ├── ModelUnavailable(model_id, hint)      not local and not downloadable
 ├── QuantizationUnsupported(level, device)
-└── PoolFull(pool)                        the pool's stream is at capacity (discard=new)
+├── PoolFull(pool)                        the pool's stream is at capacity (discard=new)
+└── QueueUnavailable(why)                 NATS did not take the request in time
+
+Every error result carries an `errorCode` (ERROR_CODES, a small documented set) beside its
+`error` text: clients branch on the code, people read the text.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
+
+# The `errorCode` of an error result (and of the Nats-Service-Error-Code header, as a status):
+ErrorCode = Literal[
+    "invalid_request",  # not JSON, a missing or ill-typed field: fix the request
+    "text_too_long",  # over MAX_TEXT_LENGTH
+    "unsupported_language",  # no configured model translates this pair
+    "model_unavailable",  # the model cannot be had (not local, hub unreachable, a setting)
+    "model_failure",  # the model failed on it, retries included
+    "pool_full",  # the pool's queue is at capacity: try again later
+    "unavailable",  # NATS or the workers cannot be reached: try again later
+    "timeout",  # no result within the caller's deadline
+]
+ERROR_CODES: tuple[ErrorCode, ...] = get_args(ErrorCode)
+# The HTTP status of each code: the HTTP API answers it, `translate.rpc` puts it in
+# Nats-Service-Error-Code, results on an _INBOX carry it the same way.
+ERROR_STATUS: dict[ErrorCode, int] = {
+    "invalid_request": 400,
+    "text_too_long": 400,
+    "unsupported_language": 400,
+    "model_unavailable": 503,
+    "model_failure": 500,
+    "pool_full": 503,
+    "unavailable": 503,
+    "timeout": 504,
+}
 
 
 class TranslatorError(Exception):
     """Base of every error this package raises on purpose; `kind` labels it in metrics."""
 
     kind: ClassVar[str] = "error"
+    error_code: ClassVar[ErrorCode] = "model_failure"
 
 
 def error_kind(exc: Exception) -> str:
     return exc.kind if isinstance(exc, TranslatorError) else "model_error"
 
 
+def code_of_kind(kind: str) -> ErrorCode:
+    """The public errorCode of a metrics `reason` (the kinds below, or model_error...)."""
+    codes: dict[str, ErrorCode] = {
+        InvalidRequest.kind: "invalid_request",
+        TextTooLong.kind: "text_too_long",
+        UnsupportedLanguage.kind: "unsupported_language",
+        ModelUnavailable.kind: "model_unavailable",
+        QuantizationUnsupported.kind: "model_unavailable",
+        PoolFull.kind: "pool_full",
+        QueueUnavailable.kind: "unavailable",
+    }
+    return codes.get(kind, "model_failure")
+
+
 class BadRequest(TranslatorError):
     """A request that no retry can fix."""
 
     kind = "bad_request"
+    error_code: ClassVar[ErrorCode] = "invalid_request"
 
 
 class InvalidRequest(BadRequest):
@@ -41,6 +86,7 @@ class InvalidRequest(BadRequest):
 
 class TextTooLong(BadRequest):
     kind = "text_too_long"
+    error_code: ClassVar[ErrorCode] = "text_too_long"
 
     def __init__(self, length: int, limit: int) -> None:
         super().__init__(f"text too long: {length} characters, the maximum is {limit}")
@@ -50,6 +96,7 @@ class TextTooLong(BadRequest):
 
 class UnsupportedLanguage(TranslatorError):
     kind = "unsupported_language"
+    error_code: ClassVar[ErrorCode] = "unsupported_language"
 
     def __init__(self, code: str, model_id: str, detail: str = "") -> None:
         extra = f" ({detail})" if detail else ""
@@ -60,6 +107,7 @@ class UnsupportedLanguage(TranslatorError):
 
 class ModelUnavailable(TranslatorError):
     kind = "model_unavailable"
+    error_code: ClassVar[ErrorCode] = "model_unavailable"
 
     def __init__(self, model_id: str, hint: str) -> None:
         super().__init__(f"model {model_id!r} is not available: {hint}")
@@ -69,6 +117,7 @@ class ModelUnavailable(TranslatorError):
 
 class QuantizationUnsupported(TranslatorError):
     kind = "quantization_unsupported"
+    error_code: ClassVar[ErrorCode] = "model_unavailable"
 
     def __init__(self, level: str, device: str, hint: str) -> None:
         super().__init__(f"quantization {level!r} is not supported on {device}: {hint}")
@@ -78,28 +127,20 @@ class QuantizationUnsupported(TranslatorError):
 
 class PoolFull(TranslatorError):
     kind = "pool_full"
+    error_code: ClassVar[ErrorCode] = "pool_full"
 
     def __init__(self, pool: str) -> None:
         super().__init__("translation pool full")
         self.pool = pool
 
 
-def kind_of_message(error: str) -> str:
-    """The kind of error a result's `error` text reports (results carry the text, which the
-    classes above write): the HTTP API chooses its status code by it."""
-    prefixes = {
-        "invalid request:": InvalidRequest.kind,
-        "text too long:": TextTooLong.kind,
-        "unsupported language": UnsupportedLanguage.kind,
-        "translation pool full": PoolFull.kind,
-        "quantization ": QuantizationUnsupported.kind,
-    }
-    for prefix, kind in prefixes.items():
-        if error.startswith(prefix):
-            return kind
-    if error.startswith("model ") and "is not available" in error:
-        return ModelUnavailable.kind
-    return "model_error"
+class QueueUnavailable(TranslatorError):
+    kind = "unavailable"
+    error_code: ClassVar[ErrorCode] = "unavailable"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"translation service unavailable: NATS did not take the request ({why})")
+        self.why = why
 
 
 # Every `reason` label of the error counters, known in advance so that each series is exported
@@ -114,4 +155,7 @@ ERROR_REASONS: tuple[str, ...] = (
     "model_failure",
     "model_error",
     "not_translated",
+    PoolFull.kind,
+    QueueUnavailable.kind,
+    "reply_refused",  # a Translate-Reply-To that is not the requester's to use: no result sent
 )

@@ -1,5 +1,8 @@
 """Message models of the NATS contract (PROTOCOL.md section 2). JSON exists only at the edges:
-`decode_request` / `encode` here, and nowhere else in the worker."""
+`decode_request` / `encode` here, and nowhere else in the worker.
+
+Each field's docstring is its documentation: docs/MESSAGES.md and docs/schemas/ are generated
+from these models (`translator schemas`), and a test keeps them current."""
 
 from __future__ import annotations
 
@@ -8,12 +11,13 @@ import json
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from translator.contracts.errors import InvalidRequest
+from translator.contracts.errors import ErrorCode, InvalidRequest
 from translator.contracts.subjects import Pool
 
 ModelType = Literal["basic", "medium", "premium"]
@@ -28,6 +32,8 @@ class _Message(BaseModel):
         extra="ignore",
         populate_by_name=True,
         alias_generator=AliasGenerator(validation_alias=to_camel, serialization_alias=to_camel),
+        use_attribute_docstrings=True,
+        json_schema_serialization_defaults_required=True,  # what is sent has every field
     )
 
 
@@ -63,14 +69,30 @@ def _identifier(value: str) -> str:
 
 
 class TranslationRequest(_Message):
+    """A translation request: JSON on `translate.request.<pool>` (or `translate.rpc`)."""
+
     task_id: str = Field(default_factory=new_task_id, min_length=1)
+    """The requester's id for this request (a UUID); echoed in every result. Absent: the
+    `Nats-Msg-Id` header, else one derived from the stream sequence. At most 256 characters,
+    no control characters."""
     message_id: str = Field(min_length=1)
+    """The chat message's id, copied into every result. At most 256 characters, no
+    control characters."""
     text: str = Field(min_length=1)
+    """The text to translate: not blank, at most MAX_TEXT_LENGTH (5000) characters."""
     source_language: str = "fr"
+    """ISO 639-1 code of the text's language, or `auto` (detected). Default `fr`, as 0.4.9."""
     target_languages: tuple[str, ...] = Field(min_length=1, max_length=MAX_TARGETS)
+    """ISO 639-1 codes, 1 to 64. Case is ignored and repeats are dropped: one result
+    per distinct code (`["fr", "FR", "fr"]` gets one, and its `expectedResults` says 1)."""
     conversation_id: str = ""
+    """`any` (the global public conversation) goes to the `any` pool, anything else to
+    `normal`. Copied into every result."""
     model_type: ModelType = "basic"
+    """`basic`, `medium` or `premium`: the model tier (docs/TRANSLATION.md)."""
     timestamp: float | None = None
+    """Informational: when the request was made, in milliseconds since the epoch (as the 0.4.9
+    gateway sends it). Results carry their own `timestamp`, in seconds."""
 
     @field_validator("task_id", "message_id")
     @classmethod
@@ -105,66 +127,122 @@ class TranslationRequest(_Message):
 
 
 class TranslationResult(_Message):
-    """One per target language; `status` says whether `translatedText` is a translation."""
+    """One per distinct target language; `status` says whether `translatedText` is a
+    translation. Header `Nats-Msg-Id: <taskId>:<targetLanguage>` on every result."""
 
     task_id: str
+    """The request's `taskId` (or the id the worker gave it)."""
     message_id: str
+    """The request's `messageId` (empty when the request had none: an error result)."""
     conversation_id: str = ""
+    """The request's `conversationId`."""
     status: Literal["ok", "error"]
+    """`ok`: `translatedText` is the translation. `error`: it is empty; see `error`,
+    `errorCode`."""
     error: str | None = None
+    """Why it failed, for people (null when `ok`)."""
+    error_code: ErrorCode | None = None
+    """Why it failed, for programs (null when `ok`): from workers `invalid_request`,
+    `text_too_long`, `unsupported_language`, `model_unavailable`, `model_failure`; from
+    `translate.rpc` also `pool_full`, `unavailable` (docs/NATS.md)."""
+    expected_results: int = 0
+    """How many results this request gets in all: one per distinct target language."""
     translated_text: str = ""
+    """The translation (empty for an error)."""
     source_language: str
+    """The language translated from: the detected one when the request said `auto` (as the
+    request gave it, or empty, on an error result for a request that could not be read)."""
     target_language: str
+    """The language of this result, lower-cased as the request listed it."""
     confidence_score: float = 0.0
+    """0 to 1: the model's mean token probability over the translation (1 for a text kept as it
+    is)."""
     processing_time: float = 0.0
+    """Seconds from the worker taking the request to this result."""
     model_type: str = ""
+    """The tier the request asked for (`basic`, `medium`, `premium`)."""
     worker_name: str = ""
+    """`<pool>_worker_<pid>` of the worker that answered."""
     translator_model: str = ""
+    """The model that produced the text (after a tier fallback, the next tier's): a name,
+    never a local path."""
     worker_id: str = ""
+    """`<host>-<pid>` of the worker that answered."""
     pool_type: str = ""
+    """The pool that served it: `normal` or `any`."""
     translation_time: float = 0.0
+    """Seconds spent in the model for this request's pieces."""
     queue_time: float = 0.0
+    """Seconds from the request being stored in its stream to this result."""
     memory_usage: float = 0.0
+    """The worker's resident memory, MB."""
     cpu_usage: float = 0.0
+    """The worker's CPU use, percent of one core."""
     timestamp: float = Field(default_factory=time.time)
+    """When the result was made, in seconds since the epoch (0.4.9's unit for results)."""
     version: str = RESULT_VERSION
+    """The result format's version, `1.0.0` (0.4.9's)."""
     processing_node: str = ""
+    """The host name of the worker that answered."""
     # NATS only (the ZeroMQ frames keep the 0.4.9 fields): what the translation was made of
-    pieces: int = 0  # sentence pieces sent to a model or found in the cache
-    pieces_cached: int = 0  # answered by the translation cache
-    pieces_at_budget: int = 0  # stopped at their token budget (GENERATION_RATIO, MAX_NEW_TOKENS)
-    fell_back_from: str = ""  # the tier asked for, when the next tier's model translated
+    pieces: int = 0
+    """Sentence pieces sent to a model or found in the cache (0: nothing to translate)."""
+    pieces_cached: int = 0
+    """Of those, the pieces the translation cache answered."""
+    pieces_at_budget: int = 0
+    """Of those, the pieces stopped at their token budget (GENERATION_RATIO, MAX_NEW_TOKENS)."""
+    fell_back_from: str = ""
+    """The tier asked for, when the next tier's model translated (empty otherwise)."""
 
 
 class DetectRequest(_Message):
-    """A request on DETECT_SUBJECT: which language is `text` in (among DETECT_LANGUAGES)."""
+    """A request on `translate.detect`: which language is `text` in (among DETECT_LANGUAGES)."""
 
     text: str = Field(min_length=1)
+    """The text, at most MAX_TEXT_LENGTH characters."""
 
 
 class Detection(_Message):
+    """One candidate language."""
+
     language: str
-    confidence: float  # 0 to 1
+    """ISO 639-1 code."""
+    confidence: float
+    """0 to 1."""
 
 
 class DetectResult(_Message):
-    """The reply: the likeliest languages first; none when no language is recognised."""
+    """The reply on `translate.detect`."""
 
     status: Literal["ok", "error"]
+    """`ok`, or `error` (see `error`)."""
     languages: tuple[Detection, ...] = ()
+    """The likeliest languages first; empty when none is recognised (digits, emoji)."""
     error: str | None = None
+    """Why it failed (null when `ok`)."""
 
 
 class DeadLetter(_Message):
-    """A request that could not be processed, with why and how often it was tried."""
+    """A request that could not be processed (`translate.dead.<pool>`, stream TRANSLATE_DLQ),
+    with why and how often it was tried."""
 
     pool: str
+    """The pool whose stream held it."""
     reason: str
+    """Why it was given up (the error results' `error`, `retries exhausted`, a refused reply
+    subject...)."""
     deliveries: int
+    """How many times it was delivered to a worker."""
     request: str
+    """The request as received (UTF-8, invalid bytes replaced)."""
     task_id: str | None = None
+    """Its taskId (or Nats-Msg-Id), when one could be read."""
     message_id: str | None = None
+    """Its messageId, when one could be read."""
+    reply_to: str = ""
+    """Its Translate-Reply-To header (empty: none, the default subject)."""
     timestamp: float = Field(default_factory=time.time)
+    """When it was given up, in seconds since the epoch."""
 
 
 # `unavailable`: its model cannot be had (not local, hub unreachable); it retries with backoff.
@@ -263,21 +341,35 @@ class WorkerHeartbeat(_Message):
 
 
 class ScalingEvent(_Message):
-    """One scaling decision of the scaler, with the inputs that decided it."""
+    """One scaling decision of the scaler (`translate.event.scaling`, stream TRANSLATE_EVENTS),
+    with the inputs that decided it."""
 
     pool: str
+    """`normal` or `any`."""
     from_workers: int
+    """The pool's workers before."""
     to_workers: int
-    direction: Literal["up", "down", "hold"]  # a `hold` is never published
+    """The pool's workers wanted after."""
+    direction: Literal["up", "down", "hold"]
+    """`up` or `down` (a `hold` is never published)."""
     reason: str
+    """The rule that decided, in words."""
     queue_depth: int
+    """Requests waiting in the pool's stream (the consumer's pending count)."""
     in_flight: int
+    """Requests delivered to workers and not yet acked."""
     utilization: float
+    """The pool's workers' mean busy fraction, 0 to 1."""
     running: int
+    """Workers serving."""
     starting: int
-    host: str = ""  # the scaler that decided (the leader, with several hosts)
-    shares: dict[str, int] = Field(default_factory=dict)  # host -> its workers of the pool
+    """Workers still loading their model."""
+    host: str = ""
+    """The scaler that decided (the leader, with several hosts)."""
+    shares: dict[str, int] = Field(default_factory=dict)
+    """Host -> its workers of the pool, after the decision."""
     timestamp: float = Field(default_factory=time.time)
+    """When it was decided, in seconds since the epoch."""
 
 
 class HostBounds(_Message):
@@ -319,15 +411,23 @@ RESULT_STATUSES = ("ok", "error")
 
 
 class Alert(_Message):
-    """Queue above 80% of capacity, utilization above 90%, a scaling action that failed."""
+    """An alert (`translate.event.alert`, stream TRANSLATE_EVENTS): a queue above 80% of its
+    capacity, utilization above 90%, a scaling action that failed, a host lost."""
 
     pool: str
+    """`normal` or `any`."""
     kind: AlertKind
+    """`queue_high`, `utilization_high`, `scaling_failed` or `host_lost`."""
     message: str
+    """What happened, in words."""
     value: float
+    """The measured value."""
     threshold: float
+    """The threshold it crossed."""
     host: str = ""
+    """The scaler that raised it."""
     timestamp: float = Field(default_factory=time.time)
+    """When it was raised, in seconds since the epoch."""
 
 
 def encode(message: BaseModel) -> bytes:
@@ -373,8 +473,56 @@ def loads(data: bytes) -> Any:
         return None
 
 
-def peek_message_id(data: bytes) -> str | None:
-    """The messageId of a request that failed validation, when one can be read."""
+MAX_TARGET_LENGTH = 35  # the longest target an error result may echo (a BCP 47 tag's length)
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """Where a request's results go, per target: enough of the request to address an error
+    result to each target it lists, even when it fails validation."""
+
+    task_id: str
+    message_id: str
+    conversation_id: str
+    source_language: str
+    targets: tuple[str, ...]
+    model_type: str
+
+    @classmethod
+    def of(cls, request: TranslationRequest) -> Addressee:
+        return cls(
+            request.task_id, request.message_id, request.conversation_id,
+            request.source_language, request.target_languages, request.model_type,
+        )  # fmt: skip
+
+
+def _echo(payload: dict[str, Any], key: str, limit: int = MAX_ID_LENGTH) -> str:
+    """A field of an invalid request that is safe to echo in a result (and its headers):
+    a string of printable characters, within `limit`; otherwise empty."""
+    value = payload.get(key)
+    if isinstance(value, str) and 0 < len(value) <= limit and value.isprintable():
+        return value
+    return ""
+
+
+def read_addressee(data: bytes, fallback_task_id: str) -> Addressee | None:
+    """The addressee of a request that failed validation: None when it names no target an
+    error result can be addressed to (not a JSON object, no list of string targets)."""
     payload = loads(data)
-    value = payload.get("messageId") if isinstance(payload, dict) else None
-    return value if is_identifier(value) else None
+    raw = payload.get("targetLanguages") if isinstance(payload, dict) else None
+    if not isinstance(payload, dict) or not isinstance(raw, list):
+        return None
+    codes = (t.strip().lower() for t in raw[:MAX_TARGETS] if isinstance(t, str))
+    targets = tuple(dict.fromkeys(c for c in codes if 0 < len(c) <= MAX_TARGET_LENGTH))
+    targets = tuple(t for t in targets if t.isprintable())
+    if not targets:
+        return None
+    model_type = payload.get("modelType", "basic")
+    return Addressee(
+        task_id=_echo(payload, "taskId") or fallback_task_id,
+        message_id=_echo(payload, "messageId"),
+        conversation_id=_echo(payload, "conversationId"),
+        source_language=_echo(payload, "sourceLanguage", MAX_TARGET_LENGTH),
+        targets=targets,
+        model_type=model_type if model_type in MODEL_TYPES else "",
+    )

@@ -1,7 +1,9 @@
-"""NATS names that are part of the public contract (PROTOCOL.md section 2), defined once."""
+"""NATS names that are part of the public contract (PROTOCOL.md section 2, docs/NATS.md),
+defined once, with the rule for where results may go (`reply_refusal`)."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 
@@ -20,6 +22,14 @@ WORKERS_CONSUMER = "workers"
 RESULTS_STREAM = "TRANSLATE_RESULTS"
 RESULTS_SUBJECTS = "translate.result.>"
 DEFAULT_REPLY_SUBJECT = "translate.result.default"
+# The gateway shim's own namespace, `translate.gateway.>`, which only the shim's NATS user may
+# publish to (deploy/nats/nats.conf): its requests come in on `translate.gateway.request.<pool>`
+# (stored in the pool's stream), and their results go to `translate.gateway.result.<name>`, in a
+# stream of their own, so that no client permission on TRANSLATE_RESULTS can reach them. A
+# worker publishes there only for a request that came in through the gateway intake.
+GATEWAY_RESULTS_STREAM = "TRANSLATE_GATEWAY_RESULTS"
+GATEWAY_RESULTS_PREFIX = "translate.gateway.result."
+GATEWAY_RESULTS_SUBJECTS = "translate.gateway.result.>"
 DLQ_STREAM = "TRANSLATE_DLQ"
 DLQ_SUBJECTS = "translate.dead.>"
 EVENTS_STREAM = "TRANSLATE_EVENTS"
@@ -35,9 +45,18 @@ SCALER_HOST_PREFIX = "host."  # + the host's name: its ScalerAnnouncement
 # request-reply (core NATS, no stream): the language of a text, answered by any worker
 DETECT_SUBJECT = "translate.detect"
 DETECT_QUEUE = "detectors"
+# request-reply translation (core NATS): a request with a reply subject and no
+# Translate-Reply-To; its results (one per target) come back on that reply subject
+RPC_SUBJECT = "translate.rpc"
+# the workers as a NATS micro service ($SRV.PING|INFO|STATS.translator)
+SERVICE_NAME = "translator"
 
 HEADER_MSG_ID = "Nats-Msg-Id"
 HEADER_REPLY_TO = "Translate-Reply-To"
+# the NATS micro convention's error headers (nats.micro): on error replies of translate.rpc and
+# translate.detect, and on error results published to an _INBOX
+SERVICE_ERROR = "Nats-Service-Error"
+SERVICE_ERROR_CODE = "Nats-Service-Error-Code"
 
 
 def request_stream(pool: Pool) -> str:
@@ -46,6 +65,20 @@ def request_stream(pool: Pool) -> str:
 
 def request_subject(pool: Pool) -> str:
     return f"translate.request.{pool.value}"
+
+
+def gateway_request_subject(pool: Pool) -> str:
+    """The shim's intake into the pool's stream: its requests may name the reserved results
+    subject (GATEWAY_RESULTS_PREFIX)."""
+    return f"translate.gateway.request.{pool.value}"
+
+
+def is_gateway_intake(subject: str) -> bool:
+    return subject in {gateway_request_subject(pool) for pool in Pool}
+
+
+def gateway_results_subject(shim_name: str) -> str:
+    return f"{GATEWAY_RESULTS_PREFIX}{shim_name}"
 
 
 def dead_letter_subject(pool: Pool) -> str:
@@ -57,5 +90,27 @@ def result_msg_id(task_id: str, target_language: str) -> str:
 
 
 def is_persistent_reply(subject: str) -> bool:
-    """Results to `translate.result.>` are stored in JetStream; anything else is core NATS."""
-    return subject.startswith("translate.result.")
+    """Results to `translate.result.>` and the gateway's are stored in JetStream; anything else
+    (an `_INBOX.`) is core NATS."""
+    return subject.startswith(("translate.result.", GATEWAY_RESULTS_PREFIX))
+
+
+MAX_REPLY_LENGTH = 256
+_NAME = r"[A-Za-z0-9_-]+"
+_STORED_REPLY = re.compile(rf"translate\.result\.{_NAME}")
+_GATEWAY_REPLY = re.compile(rf"{re.escape(GATEWAY_RESULTS_PREFIX)}{_NAME}")
+_INBOX_REPLY = re.compile(r"_INBOX(\.[!-)+-=?-~]+)+")  # printable tokens, no `*`, `>` or `.`
+
+
+def reply_refusal(subject: str, via_gateway: bool) -> str | None:
+    """Why results may not be published to `subject` (None: they may). Allowed: a client's
+    `translate.result.<name>` (stored), an `_INBOX.` subject (core NATS), and the reserved
+    `translate.gateway.result.<name>` only for a request that came in through the gateway
+    intake (`via_gateway`). Nothing else: not events, not dead letters, not wildcards."""
+    if len(subject) > MAX_REPLY_LENGTH:
+        return f"reply subject longer than {MAX_REPLY_LENGTH} characters"
+    if _GATEWAY_REPLY.fullmatch(subject):
+        return None if via_gateway else f"reply subject {subject!r} is reserved for the gateway"
+    if _STORED_REPLY.fullmatch(subject) or _INBOX_REPLY.fullmatch(subject):
+        return None
+    return f"reply subject {subject[:80]!r} is neither translate.result.<name> nor _INBOX.<...>"

@@ -1,7 +1,8 @@
 """Every message has one fate, decided here: `ack` after its results are published,
-`nak(delay)` when a retry can help, `term` plus a dead letter when it cannot. `settle` carries
-a fate out, and is the one place with a broad `except`: a fate that fails hands the message
-back, so nothing is lost."""
+`nak(delay)` when a retry can help, `term` plus a dead letter when it cannot (with error results
+when it names its targets; none when its reply subject is refused). `settle` carries a fate
+out, and is the one place with a broad `except`: a fate that fails hands the message back, so
+nothing is lost."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from nats.aio.msg import Msg
 from opentelemetry import trace
 
 from translator.contracts.errors import TranslatorError
-from translator.contracts.messages import TranslationRequest, TranslationResult
+from translator.contracts.messages import Addressee, TranslationResult
 from translator.contracts.settings import TranslatorSettings
 from translator.runtime import tracing
 from translator.worker import spans
@@ -67,7 +68,7 @@ class Fates:
             results = build_results(job, self.who, self.usage())
             await self._publish(reply_subject(job.msg), results)
             if failed:
-                await self._bury(job.msg, "retries exhausted", job.request)
+                await self._bury(job.msg, "retries exhausted", Addressee.of(job.request))
             else:
                 await job.msg.ack()
             for result in results:
@@ -80,24 +81,37 @@ class Fates:
 
         return publish
 
-    def reject(self, msg: Msg, request: TranslationRequest | None, error: TranslatorError) -> Fate:
-        """A request that cannot be translated: error results (when it names its targets),
-        a dead letter and `term`."""
+    def reject(self, msg: Msg, to: Addressee | None, error: TranslatorError) -> Fate:
+        """A request that cannot be translated: an error result per target (when it names
+        targets, even if it failed validation), a dead letter and `term`."""
 
         async def reject() -> None:
             log.warning("rejected message %s: %s", _sequence(msg), error)
             spans.mark_failed(str(error))
             trace.get_current_span().set_attribute("error.type", error.kind)
-            if request is not None:
-                results = error_results(request, request.source_language, str(error), self.who)
+            if to is not None:
+                results = error_results(to, str(error), error.error_code, self.who)
                 await self._publish(reply_subject(msg), results)
                 for _ in results:
                     self.counters.result(error.kind)
             else:
                 self.counters.unreadable(error.kind)
-            await self._bury(msg, str(error), request)
+            await self._bury(msg, str(error), to)
 
         return reject
+
+    def refuse(self, msg: Msg, reason: str, to: Addressee | None) -> Fate:
+        """A request whose Translate-Reply-To is not the requester's to use: nothing is
+        published there; a dead letter with the reason, counted, and `term`."""
+
+        async def refuse() -> None:
+            log.warning("refused message %s: %s", _sequence(msg), reason)
+            spans.mark_failed(reason)
+            trace.get_current_span().set_attribute("error.type", "reply_refused")
+            self.counters.unreadable("reply_refused")
+            await self._bury(msg, reason, to)
+
+        return refuse
 
     async def settle(self, msg: Msg, settled: set[int], fate: Fate) -> None:
         """Carry out a message's fate; if publishing fails, hand it back for a retry."""
@@ -133,8 +147,8 @@ class Fates:
         with spans.send(subject, results):
             await publish_results(self.nc, subject, results, headers=tracing.inject({}))
 
-    async def _bury(self, msg: Msg, reason: str, request: TranslationRequest | None) -> None:
-        await publish_dead_letter(self.nc, self.who.pool, msg, reason, request)
+    async def _bury(self, msg: Msg, reason: str, to: Addressee | None) -> None:
+        await publish_dead_letter(self.nc, self.who.pool, msg, reason, to)
         self.counters.dead_letter()
         await msg.term()
 

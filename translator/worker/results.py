@@ -1,7 +1,9 @@
 """Publishing results (one per target language) and dead letters.
 
-Results to `translate.result.>` go through JetStream with `Nats-Msg-Id = taskId:lang`, so a
-redelivered request cannot duplicate them; any other reply subject (an `_INBOX.`) is core NATS."""
+Every result carries `Nats-Msg-Id = taskId:lang`. Results to `translate.result.>` go through
+JetStream, which de-duplicates on it, so a redelivered request cannot duplicate them; an
+`_INBOX.` reply is core NATS, and its error results carry the NATS micro convention's
+`Nats-Service-Error` / `Nats-Service-Error-Code` headers too."""
 
 from __future__ import annotations
 
@@ -11,17 +13,14 @@ from dataclasses import dataclass
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from translator.contracts.messages import (
-    DeadLetter,
-    TranslationRequest,
-    TranslationResult,
-    encode,
-    peek_message_id,
-)
+from translator.contracts.errors import ERROR_STATUS, ErrorCode, code_of_kind
+from translator.contracts.messages import Addressee, DeadLetter, TranslationResult, encode
 from translator.contracts.subjects import (
     DEFAULT_REPLY_SUBJECT,
     HEADER_MSG_ID,
     HEADER_REPLY_TO,
+    SERVICE_ERROR,
+    SERVICE_ERROR_CODE,
     Pool,
     dead_letter_subject,
     is_persistent_reply,
@@ -75,6 +74,7 @@ def build_results(job: Job, who: WorkerIdentity, usage: Usage) -> list[Translati
         "memory_usage": usage.memory_mb,
         "cpu_usage": usage.cpu_percent,
         "processing_node": who.host,
+        "expected_results": len(job.request.target_languages),
     }
     results = []
     for target in job.request.target_languages:
@@ -94,11 +94,13 @@ def build_results(job: Job, who: WorkerIdentity, usage: Usage) -> list[Translati
             )
         else:
             error = job.errors.get(target, "not translated")
+            code = code_of_kind(job.error_kinds.get(target, "not_translated"))
             results.append(
                 TranslationResult(
                     **common,
                     status="error",
                     error=error,
+                    error_code=code,
                     target_language=target,
                     translator_model=model,
                 )
@@ -107,26 +109,37 @@ def build_results(job: Job, who: WorkerIdentity, usage: Usage) -> list[Translati
 
 
 def error_results(
-    request: TranslationRequest, source: str, reason: str, who: WorkerIdentity
+    to: Addressee, reason: str, code: ErrorCode, who: WorkerIdentity
 ) -> list[TranslationResult]:
     """One error result per target language of a request that cannot be translated."""
     return [
         TranslationResult(
-            task_id=request.task_id,
-            message_id=request.message_id,
-            conversation_id=request.conversation_id,
+            task_id=to.task_id,
+            message_id=to.message_id,
+            conversation_id=to.conversation_id,
             status="error",
             error=reason,
-            source_language=source,
+            error_code=code,
+            expected_results=len(to.targets),
+            source_language=to.source_language,
             target_language=target,
-            model_type=request.model_type,
+            model_type=to.model_type,
             worker_name=who.worker_name,
             worker_id=who.worker_id,
             pool_type=who.pool.value,
             processing_node=who.host,
         )
-        for target in request.target_languages
+        for target in to.targets
     ]
+
+
+def result_headers(result: TranslationResult, persistent: bool) -> dict[str, str]:
+    """A result's own headers: its Nats-Msg-Id; on core NATS, a service error's headers."""
+    headers = {HEADER_MSG_ID: result_msg_id(result.task_id, result.target_language)}
+    if not persistent and result.status == "error":
+        headers[SERVICE_ERROR] = (result.error or "translation failed").splitlines()[0][:1024]
+        headers[SERVICE_ERROR_CODE] = str(ERROR_STATUS[result.error_code or "model_failure"])
+    return headers
 
 
 async def publish_results(
@@ -137,29 +150,31 @@ async def publish_results(
     headers: dict[str, str] | None = None,
 ) -> None:
     """Publish every result; raise if JetStream did not store one of them."""
-    if not is_persistent_reply(subject):
-        for result in results:
-            await nc.publish(subject, encode(result), headers=headers or None)
-        await nc.flush(timeout=timeout)
-        return
+    persistent = is_persistent_reply(subject)
     js = nc.jetstream()
     for result in results:
-        msg_id = result_msg_id(result.task_id, result.target_language)
-        extra = {**(headers or {}), HEADER_MSG_ID: msg_id}
-        await js.publish(subject, encode(result), timeout=timeout, headers=extra)
+        extra = {**(headers or {}), **result_headers(result, persistent)}
+        if persistent:
+            await js.publish(subject, encode(result), timeout=timeout, headers=extra)
+        else:
+            await nc.publish(subject, encode(result), headers=extra)
+    if not persistent:
+        await nc.flush(timeout=timeout)
 
 
 async def publish_dead_letter(
-    nc: Client, pool: Pool, msg: Msg, reason: str, request: TranslationRequest | None
+    nc: Client, pool: Pool, msg: Msg, reason: str, to: Addressee | None
 ) -> None:
     """The request as received, why it failed and how often it was tried."""
+    headers = msg.headers or {}
     letter = DeadLetter(
         pool=pool.value,
         reason=reason,
         deliveries=msg.metadata.num_delivered or 1,
         request=msg.data.decode("utf-8", errors="replace"),
-        task_id=request.task_id if request else (msg.headers or {}).get(HEADER_MSG_ID),
-        message_id=request.message_id if request else peek_message_id(msg.data),
+        task_id=to.task_id if to else headers.get(HEADER_MSG_ID),
+        message_id=(to.message_id or None) if to else None,
+        reply_to=headers.get(HEADER_REPLY_TO, ""),
     )
     sequence = msg.metadata.sequence.stream if msg.metadata.sequence else 0
     await nc.jetstream().publish(

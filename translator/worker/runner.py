@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import anyio
@@ -17,7 +18,7 @@ from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import Pool
 from translator.inference.models import ModelRegistry
 from translator.runtime.signals import stop_on_signal
-from translator.worker.detecting import serve_detections
+from translator.worker.service import TranslatorService
 from translator.worker.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,9 @@ async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
         )
 
     bucket = await open_bucket()
-    await serve_detections(nc, settings.detect_languages, settings.max_text_length)
     worker = Worker(settings, pool, nc, ModelRegistry(settings))
+    service = TranslatorService(settings, nc, worker.who, worker.status.counters)
+    await service.start()
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop_on_signal, worker.stop)
@@ -53,6 +55,8 @@ async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
             tg.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            with contextlib.suppress(nats.errors.Error):
+                await service.stop()
             await heartbeat.remove(bucket, pool.value, worker.who.worker_id)
             try:
                 await nc.drain()

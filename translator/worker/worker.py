@@ -17,9 +17,21 @@ from nats.js import JetStreamContext
 
 from translator.bus.fetching import fetch_batch
 from translator.contracts.errors import ModelUnavailable, TextTooLong, TranslatorError
-from translator.contracts.messages import TranslationRequest, decode_request
+from translator.contracts.messages import (
+    Addressee,
+    TranslationRequest,
+    decode_request,
+    read_addressee,
+)
 from translator.contracts.settings import TranslatorSettings
-from translator.contracts.subjects import HEADER_MSG_ID, WORKERS_CONSUMER, Pool, request_stream
+from translator.contracts.subjects import (
+    HEADER_MSG_ID,
+    WORKERS_CONSUMER,
+    Pool,
+    is_gateway_intake,
+    reply_refusal,
+    request_stream,
+)
 from translator.inference.detection import detect_language
 from translator.inference.models import ModelRegistry
 from translator.text import plan
@@ -27,7 +39,7 @@ from translator.worker.cache import TranslationCache
 from translator.worker.fates import Fates
 from translator.worker.jobs import Job
 from translator.worker.reporting import Reporter, WorkerStatus
-from translator.worker.results import WorkerIdentity
+from translator.worker.results import WorkerIdentity, reply_subject
 from translator.worker.spans import MessageSpans
 from translator.worker.translation import BatchTranslator
 from translator.worker.utilization import Utilization
@@ -152,8 +164,13 @@ class Worker:
                     await msg.in_progress()
 
     async def _admit(self, msg: Msg, settled: set[int]) -> Job | None:
-        """Decode and check a request; a bad one is settled here (error + dead letter)."""
+        """Check where its results go, decode and check a request; a bad one is settled here
+        (error results when it names targets, a dead letter)."""
         request: TranslationRequest | None = None
+        refusal = reply_refusal(reply_subject(msg), via_gateway=is_gateway_intake(msg.subject))
+        if refusal is not None:
+            await self.fates.settle(msg, settled, self.fates.refuse(msg, refusal, self._to(msg)))
+            return None
         try:
             request = decode_request(msg.data, self._fallback_task_id(msg))
             self.spans.describe(msg, request)
@@ -168,8 +185,13 @@ class Worker:
                 text_plan = await anyio.to_thread.run_sync(self._plan, request.text, source)
             return Job(msg=msg, request=request, source=source, plan=text_plan)
         except TranslatorError as error:
-            await self.fates.settle(msg, settled, self.fates.reject(msg, request, error))
+            to = Addressee.of(request) if request else self._to(msg)
+            await self.fates.settle(msg, settled, self.fates.reject(msg, to, error))
             return None
+
+    def _to(self, msg: Msg) -> Addressee | None:
+        """Who an invalid request's error results go to, if it says."""
+        return read_addressee(msg.data, self._fallback_task_id(msg))
 
     def _plan(self, text: str, source: str) -> plan.Plan:
         return plan.build(text, source) if self.settings.text_plan else plan.whole(text)

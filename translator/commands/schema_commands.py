@@ -1,0 +1,27 @@
+"""`translator schemas`: write (or `--check`) the NATS contract's generated documents, a JSON
+Schema per message under DIR/schemas/ and DIR/MESSAGES.md, from the message models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from translator.contracts import schemas
+
+
+def documents(out: Path) -> dict[Path, str]:
+    files = {out / "schemas" / name: text for name, text in schemas.schema_files().items()}
+    return {**files, out / "MESSAGES.md": schemas.markdown()}
+
+
+def run(out: Path, check: bool) -> int:
+    wanted = documents(out)
+    stale = sorted(p for p, text in wanted.items() if not p.is_file() or p.read_text() != text)
+    if check:
+        for path in stale:
+            print(f"not current: {path} (run `translator schemas`)")
+        return 1 if stale else 0
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(wanted[path])
+        print(f"wrote {path}")
+    return 0
