@@ -115,6 +115,7 @@ def test_a_request_without_readable_targets_has_no_addressee(payload: bytes) -> 
         ("_INBOX.>", False, False),
         ("_INBOX.", False, False),
         ("_INBOX.a b", False, False),
+        ("_INBOX.a..b", False, False),  # an empty token
         ("$JS.API.STREAM.DELETE.TRANSLATE_NORMAL", False, False),
         ("_INBOX." + "x" * 300, False, False),
     ],

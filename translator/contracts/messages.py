@@ -60,6 +60,13 @@ def is_identifier(value: object) -> bool:
     return isinstance(value, str) and _IDENTIFIER.fullmatch(value) is not None
 
 
+def not_blank(value: str) -> str:
+    """A text with something in it besides whitespace (Python's, str.isspace)."""
+    if not value.strip():
+        raise ValueError("text is blank")
+    return value
+
+
 def _identifier(value: str) -> str:
     if not is_identifier(value):
         raise ValueError(
@@ -107,9 +114,7 @@ class TranslationRequest(_Message):
     @field_validator("text")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("text is blank")
-        return value
+        return not_blank(value)
 
     @field_validator("source_language")
     @classmethod

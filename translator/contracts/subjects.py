@@ -99,7 +99,7 @@ MAX_REPLY_LENGTH = 256
 _NAME = r"[A-Za-z0-9_-]+"
 _STORED_REPLY = re.compile(rf"translate\.result\.{_NAME}")
 _GATEWAY_REPLY = re.compile(rf"{re.escape(GATEWAY_RESULTS_PREFIX)}{_NAME}")
-_INBOX_REPLY = re.compile(r"_INBOX(\.[!-)+-=?-~]+)+")  # printable tokens, no `*`, `>` or `.`
+_INBOX_REPLY = re.compile(r"_INBOX(\.[!-)+-\-/-=?-~]+)+")  # printable tokens, no `*`, `>` or `.`
 
 
 def reply_refusal(subject: str, via_gateway: bool) -> str | None:
