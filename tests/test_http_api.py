@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from deep_translator import LibreTranslator
+from deep_translator.exceptions import AuthorizationException
 from libretranslatepy import LibreTranslateAPI
 
 from tests.support import (
@@ -28,9 +30,12 @@ from tests.support import (
     stop_process,
     worker_env,
 )
-from translator.api.app import ApiError, _failure, language_code
+from translator.api.codes import iso_code, pattern
+from translator.api.errors import ApiError
 from translator.api.keys import Gate, Refused
 from translator.api.markup import translate_html
+from translator.api.operations import failure
+from translator.api.shapes import NOT_BLANK
 from translator.bus.embedded import EmbeddedNats
 from translator.contracts.errors import ErrorCode
 from translator.contracts.messages import TranslationResult
@@ -39,6 +44,7 @@ from translator.inference.catalog import describe
 from translator.inference.languages import T5_PAIRS
 
 HELLO = "Hello everyone, how are you today?"
+GEORGIAN = "ქართული ენა"  # a script no language of DETECT_LANGUAGES writes: nothing recognised
 FRENCH = "Bonjour à tous, comment allez-vous aujourd'hui ?"
 
 
@@ -261,6 +267,158 @@ def test_the_libretranslatepy_client_works_unchanged(service: Service) -> None:
         LibreTranslateAPI(service.strict.url, api_key="wrong").translate("Hi", "en", "de")
 
 
+def test_deep_translator_sends_query_parameters_and_is_served(service: Service) -> None:
+    """deep-translator posts `?q=...&source=...&target=...&api_key=...` with no body."""
+    open_api = LibreTranslator(
+        source="en", target="fr", custom_url=f"{service.api.url}/", api_key="ignored"
+    )
+    translated = open_api.translate(HELLO)
+    assert isinstance(translated, str)
+    assert translated
+    assert translated != HELLO
+    assert len(open_api.translate_batch([HELLO, "Good night"])) == 2
+    keyed = LibreTranslator(
+        source="en", target="de", custom_url=f"{service.strict.url}/", api_key="free"
+    )
+    assert isinstance(keyed.translate("Good night"), str)
+    wrong = LibreTranslator(
+        source="en", target="de", custom_url=f"{service.strict.url}/", api_key="wrong"
+    )
+    with pytest.raises(AuthorizationException):
+        wrong.translate("Good night")
+
+
+def test_fields_come_from_json_a_form_or_the_query_string(service: Service) -> None:
+    with service.api.client() as client:
+        query = client.post("/translate", params={"q": HELLO, "source": "en", "target": "de"})
+        assert query.status_code == 200, query.text
+        assert isinstance(query.json()["translatedText"], str)
+        # a form and the query string together: the query string's fields come first
+        both = client.post("/translate", params={"target": "zz"}, data={"q": HELLO, "target": "de"})
+        assert both.status_code == 400
+        assert "unsupported language 'zz'" in both.json()["error"]
+        detect = client.post("/detect", params={"q": FRENCH})
+        assert detect.status_code == 200
+        assert detect.json()[0]["language"] == "fr"
+        typed = client.post("/translate", json={"q": "Hi", "target": "de", "alternatives": "2"})
+        assert typed.status_code == 400  # JSON is typed: "2" is not an integer
+        texty = client.post("/translate", data={"q": "Hi", "target": "de", "alternatives": "2"})
+        assert texty.status_code == 200  # a form's values are text
+        other = client.post("/translate", content=b"q=Hi", headers={"content-type": "text/csv"})
+        assert other.status_code == 415
+
+
+def test_libretranslate_spellings_of_languages(service: Service) -> None:
+    with service.api.client() as client:
+        for spelled in ("pt-BR", "pb", "PT", "zh-Hans", "zh"):
+            reply = client.post("/translate", json={"q": HELLO, "source": "en", "target": spelled})
+            assert reply.status_code == 200, (spelled, reply.text)
+        for traditional in ("zh-Hant", "zt"):
+            reply = client.post(
+                "/translate", json={"q": HELLO, "source": "en", "target": traditional}
+            )
+            assert reply.status_code == 400
+            assert "Traditional Chinese" in reply.json()["error"]
+
+
+def test_a_list_of_texts_gets_a_detection_and_alternatives_each(service: Service) -> None:
+    with service.api.client() as client:
+        reply = client.post(
+            "/translate",
+            json={"q": [FRENCH, HELLO], "source": "auto", "target": "de", "alternatives": 2},
+        )
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert len(body["translatedText"]) == 2
+        assert [d["language"] for d in body["detectedLanguage"]] == ["fr", "en"]
+        assert body["alternatives"] == [[], []]  # one translation each, none other to offer
+        one = client.post(
+            "/translate", json={"q": HELLO, "source": "en", "target": "de", "alternatives": 1}
+        )
+        assert one.json()["alternatives"] == []
+
+
+def test_nothing_recognised_is_en_for_libretranslate_and_400_for_0_4_9(service: Service) -> None:
+    with service.api.client() as client:
+        detected = client.post("/detect", json={"q": GEORGIAN})
+        assert detected.json() == [{"confidence": 0.0, "language": "en"}]  # LibreTranslate's
+        libre = client.post("/translate", json={"q": GEORGIAN, "source": "auto", "target": "de"})
+        assert libre.status_code == 200, libre.text
+        assert libre.json()["detectedLanguage"] == {"confidence": 0.0, "language": "en"}
+        old = client.post("/translate", json={"text": GEORGIAN, "target_language": "de"})
+        assert old.status_code == 400
+        assert "no language recognised" in old.json()["error"]
+
+
+def test_frontend_settings_and_cors(service: Service) -> None:
+    with service.api.client() as client:
+        settings = client.get("/frontend/settings").json()
+        assert settings["charLimit"] == 5000
+        assert (settings["apiKeys"], settings["keyRequired"]) == (False, False)
+        assert settings["filesTranslation"] is True
+        assert settings["supportedFilesFormat"] == [".txt", ".html"]
+        assert settings["language"]["source"] == {"code": "auto", "name": "Auto Detect"}
+        assert settings["language"]["target"] == {"code": "en", "name": "English"}
+        origin = {"Origin": "https://chat.example"}
+        preflight = client.options(
+            "/translate", headers={**origin, "Access-Control-Request-Method": "POST"}
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "*"
+        simple = client.post("/detect", json={"q": FRENCH}, headers=origin)
+        assert simple.headers["access-control-allow-origin"] == "*"
+    with service.strict.client() as client:
+        strict = client.get("/frontend/settings").json()
+        assert (strict["apiKeys"], strict["keyRequired"], strict["charLimit"]) == (True, True, 5000)
+
+
+def test_files_are_translated_kept_and_downloaded(service: Service) -> None:
+    text = "Hello everyone.\n\nGood night, see you tomorrow.\n"
+    with service.api.client() as client:
+        sent = client.post(
+            "/translate_file",
+            data={"source": "en", "target": "de"},
+            files={"file": ("notes.txt", text.encode(), "text/plain")},
+        )
+        assert sent.status_code == 200, sent.text
+        url = sent.json()["translatedFileUrl"]
+        assert url.startswith(f"{service.api.url}/download_file/")
+        assert url.endswith(".notes.txt")
+        got = client.get(url)
+        assert got.status_code == 200
+        assert got.headers["content-type"].startswith("text/plain")
+        assert 'filename="notes.txt"' in got.headers["content-disposition"]
+        lines = got.text.split("\n")
+        assert len(lines) == len(text.split("\n"))  # the layout kept
+        assert lines[1] == ""
+        assert all(lines[i] for i in (0, 2))
+        assert got.text != text
+
+        page = "<html><body><p>Hello <b>everyone</b></p><pre>x = 1</pre></body></html>"
+        html = client.post(
+            "/translate_file",
+            data={"source": "auto", "target": "fr"},
+            files={"file": ("page.html", page.encode(), "text/html")},
+        )
+        assert html.status_code == 200, html.text
+        done = client.get(html.json()["translatedFileUrl"])
+        assert done.headers["content-type"].startswith("text/html")
+        assert done.text.startswith("<html><body><p>")
+        assert "<pre>x = 1</pre>" in done.text
+        assert "Hello" not in done.text
+
+        docx = client.post(
+            "/translate_file",
+            data={"source": "en", "target": "de"},
+            files={"file": ("report.docx", b"PK\x03\x04", "application/octet-stream")},
+        )
+        assert docx.status_code == 400
+        assert "file format not supported (.docx" in docx.json()["error"]
+        missing = client.get("/download_file/0123.nothing.txt")
+        assert missing.status_code == 404
+        assert set(missing.json()) == {"error", "detail"}
+
+
 # -- errors -------------------------------------------------------------------------------------
 
 
@@ -321,6 +479,7 @@ def test_limits_keys_and_rate_limits(service: Service) -> None:
             "/detect", json={"q": FRENCH}, headers={"Authorization": "Bearer good"}
         )
         assert limited.status_code == 429
+        assert limited.json()["error"].startswith("Slowdown:")
         assert int(limited.headers["retry-after"]) >= 1
         free = [
             client.post("/detect", data={"q": FRENCH, "api_key": "free"}).status_code
@@ -480,9 +639,9 @@ def test_a_failed_result_maps_to_the_status_of_its_error_code(
         task_id="t", message_id="m", status="error", error="why", error_code=code,
         source_language="en", target_language="de",
     )  # fmt: skip
-    failure = _failure(result)
-    assert (failure.status, failure.reason) == (status, "why")
-    assert ("Retry-After" in failure.headers) is (status == 503)
+    refused = failure(result)
+    assert (refused.status, refused.reason) == (status, "why")
+    assert ("Retry-After" in refused.headers) is (status == 503)
 
 
 def test_keys_refill_at_their_rate() -> None:
@@ -504,11 +663,30 @@ def test_keys_refill_at_their_rate() -> None:
 
 
 def test_language_codes_clients_send() -> None:
-    assert [language_code(c, "target") for c in ("fr", "FR", "pt-BR", "zh_Hans")] == [
-        "fr", "fr", "pt", "zh",
+    known = frozenset({"en", "fr", "pt", "zh"})
+    sent = ("fr", "FR", "pt-BR", "PB", "zh-Hans", "ZH-HANS", "auto")
+    assert [iso_code(c, "target", known, auto=True) for c in sent] == [
+        "fr", "fr", "pt", "pt", "zh", "zh", "auto",
     ]  # fmt: skip
-    with pytest.raises(ApiError):
-        language_code("french", "target")
+    refused = {
+        "french": "ISO 639-1", "en-US": "ISO 639-1", " fr": "ISO 639-1", "de": "unsupported",
+        "zt": "Traditional Chinese", "zh-Hant": "Traditional Chinese", "auto": "ISO 639-1",
+    }  # fmt: skip
+    for code, why in refused.items():
+        with pytest.raises(ApiError, match=why) as error:
+            iso_code(code, "target", known)
+        assert error.value.status == 400
+    rule = re.compile(pattern(known, auto=True))  # the OpenAPI document's, the same rule
+    assert all(rule.fullmatch(code) for code in sent)
+    assert not any(rule.fullmatch(code) for code in refused if code != "auto")
+
+
+def test_not_blank_is_pythons_whitespace_as_a_pattern() -> None:
+    """The OpenAPI document's `pattern` refuses exactly the texts the worker calls blank."""
+    rule = re.compile(NOT_BLANK)
+    for point in range(0x110000):
+        char = chr(point)
+        assert (rule.search(char) is None) is char.isspace(), hex(point)
 
 
 def test_the_catalog_knows_hub_ids_without_their_files(tmp_path: Path) -> None:

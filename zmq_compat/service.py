@@ -12,7 +12,8 @@ import nats.errors
 from nats.aio.client import Client
 from prometheus_client.core import Metric
 
-from translator.api.app import ENDPOINTS, Api, build_app
+from translator.api.app import ENDPOINTS, build_app
+from translator.api.operations import Api
 from translator.api.relay import Relay
 from translator.bus.connection import connect
 from translator.bus.topology import ensure_topology

@@ -17,3 +17,10 @@ class ApiSettings(TranslatorSettings):
     api_keys: dict[str, int] = Field(default_factory=dict)
     # requests per minute of one client address when keys are off (0: no limit)
     api_rate_limit: int = Field(default=0, ge=0)
+    # /translate_file: how long a translated file waits for its download (LibreTranslate: 30
+    # minutes), and how many bytes of them this process keeps at most (the oldest go first)
+    api_file_ttl: float = Field(default=1800.0, gt=0)
+    api_file_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    # CORS: the origins whose browser pages may call the API (LibreTranslate allows any: "*");
+    # empty: no CORS headers
+    api_cors_origins: tuple[str, ...] = ("*",)
