@@ -6,6 +6,7 @@ nothing is lost."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -33,6 +34,9 @@ from translator.worker.results import (
 from translator.worker.utilization import Counters
 
 log = logging.getLogger(__name__)
+# seconds a fate is tried again while NATS is away before the message is handed back (an
+# election of a stream leader takes a few seconds; a reconnect, up to a few more)
+SETTLE_PATIENCE = 30.0
 Fate = Callable[[], Awaitable[None]]
 
 
@@ -52,6 +56,7 @@ class Fates:
         self.counters = counters
         self.spans = message_spans
         self.usage = usage
+        self._outage_ends: float | None = None  # when NATS has been away SETTLE_PATIENCE
 
     def deliver(self, job: Job, failed: bool) -> Fate:
         """The fate of a translated job: publish + ack, or nak for a retry, or give up."""
@@ -118,7 +123,7 @@ class Fates:
         span = self.spans.close(msg)
         with trace.use_span(span, end_on_exit=True):
             try:
-                await fate()
+                await self._patiently(msg, fate)
             except Exception as exc:  # the one broad except: whatever broke, nothing is lost
                 if isinstance(exc, nats.errors.Error | TimeoutError):  # NATS away (an election)
                     log.warning(
@@ -131,6 +136,35 @@ class Fates:
                 with anyio.move_on_after(5):
                     await msg.nak(delay=self.settings.retry_delay)
         settled.add(id(msg))
+
+    async def _patiently(self, msg: Msg, fate: Fate) -> None:
+        """`fate()`, tried again while NATS is away (an election, a reconnect), the message kept
+        in progress, until SETTLE_PATIENCE seconds after the first failure of this outage (one
+        budget for every message: a long outage hands the rest back at once). Handing a message
+        back at its first failure would spend one of its MAX_DELIVER deliveries per try: an
+        election of the results stream's leader could spend them all, leaving a translated
+        request neither answered nor dead-lettered. Trying again is safe: results carry
+        Nats-Msg-Id, so a second publish of a stored one is de-duplicated."""
+        delay = 0.2
+        while True:
+            try:
+                await fate()
+                self._outage_ends = None
+                return
+            except (nats.errors.Error, TimeoutError) as exc:
+                now = anyio.current_time()
+                if self._outage_ends is None:
+                    self._outage_ends = now + SETTLE_PATIENCE
+                if now + delay > self._outage_ends:
+                    raise
+                log.info(
+                    "message %s: could not settle yet (%s), trying again in %.1fs",
+                    _sequence(msg), type(exc).__name__, delay,
+                )  # fmt: skip
+            with contextlib.suppress(Exception):  # reaches the server only once it is back
+                await msg.in_progress()
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 3.0)
 
     async def hand_back(self, batch: list[Msg], settled: set[int]) -> None:
         """The grace period is over: what is not settled goes back to the queue."""
