@@ -2,6 +2,7 @@
 
 ShimError
 └── BadFrame(reason, message_id, task_id, conversation_id)   a frame that is no valid request
+    └── TooLong(..., length, maximum, typed)                  a text over MAX_TEXT_LENGTH
 """
 
 from __future__ import annotations
@@ -27,3 +28,23 @@ class BadFrame(ShimError):
         self.message_id = message_id
         self.task_id = task_id
         self.conversation_id = conversation_id
+
+
+class TooLong(BadFrame):
+    """A request whose text is over the limit. `typed`: it came from the current gateway (it
+    carries `type`), which also gets the `translation_skipped` its own translator sends."""
+
+    def __init__(
+        self,
+        length: int,
+        maximum: int,
+        typed: bool,
+        message_id: str | None,
+        task_id: str | None,
+        conversation_id: str | None,
+    ) -> None:
+        reason = f"text too long: {length} characters, the maximum is {maximum}"
+        super().__init__(reason, message_id, task_id, conversation_id)
+        self.length = length
+        self.maximum = maximum
+        self.typed = typed

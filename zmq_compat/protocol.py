@@ -1,6 +1,8 @@
 """The gateway's ZeroMQ wire format (PROTOCOL.md section 1): frames <-> translator models.
 
-One frame, one UTF-8 JSON object, written like Python's `json.dumps` defaults."""
+One UTF-8 JSON object in frame 0, written like Python's `json.dumps` defaults; the frames
+after it (the current gateway's binary parts) are not read. The current gateway's other
+request types are in `envelopes.py`, its story text objects in `stories.py`."""
 
 from __future__ import annotations
 
@@ -19,7 +21,10 @@ from translator.contracts.messages import (
     is_identifier,
     loads,
 )
-from zmq_compat.errors import BadFrame
+from zmq_compat import envelopes
+from zmq_compat.envelopes import Unsupported
+from zmq_compat.errors import BadFrame, TooLong
+from zmq_compat.stories import StoryRequest, parse_story
 
 TRANSLATOR_VERSION = "1.0.0"
 _PEEK_BYTES = 65_536
@@ -56,8 +61,12 @@ def _fields(payload: Any) -> dict[str, str | None]:
     }
 
 
-def parse(frame: bytes, max_bytes: int, max_text_length: int) -> Ping | TranslationRequest:
-    """A ping or a valid request; BadFrame (with what could be read of it) otherwise."""
+Parsed = Ping | TranslationRequest | StoryRequest | Unsupported
+
+
+def parse(frame: bytes, max_bytes: int, max_text_length: int) -> Parsed:
+    """A ping, a request (a text's, a story text object's, or one not served here, with its
+    error event); BadFrame (with what could be read of it) otherwise."""
     if len(frame) > max_bytes:
         raise BadFrame(
             f"frame too large: {len(frame)} bytes, the maximum is {max_bytes}",
@@ -74,15 +83,33 @@ def parse(frame: bytes, max_bytes: int, max_text_length: int) -> Ping | Translat
     if kind == "ping":
         stamp = payload.get("timestamp")
         return Ping(stamp if isinstance(stamp, int | float) else None)
+    if kind == envelopes.STORY:
+        return parse_story(payload, max_text_length)
     if kind not in (None, "translation"):
-        raise BadFrame(f"unknown message type {kind[:64]!r}", **_fields(payload))
+        refusal = envelopes.unsupported(kind, payload)
+        if refusal is None:
+            raise BadFrame(f"unknown message type {kind[:64]!r}", **_fields(payload))
+        return refusal
+    return _request(frame, payload, max_text_length, typed=kind is not None)
+
+
+def _request(frame: bytes, payload: Any, max_text_length: int, typed: bool) -> TranslationRequest:
     try:
         request = decode_request(frame)
     except InvalidRequest as exc:
         raise BadFrame(str(exc), **_fields(payload)) from exc
+    if request.task_id.startswith(envelopes.STORY_TASK_PREFIX):
+        reason = f"invalid request: taskId {envelopes.STORY_TASK_PREFIX!r}... is the shim's own"
+        raise BadFrame(reason, request.message_id, None, request.conversation_id)
     if len(request.text) > max_text_length:
-        reason = f"text too long: {len(request.text)} characters, the maximum is {max_text_length}"
-        raise BadFrame(reason, request.message_id, request.task_id, request.conversation_id)
+        raise TooLong(
+            len(request.text),
+            max_text_length,
+            typed,
+            request.message_id,
+            request.task_id,
+            request.conversation_id,
+        )
     return request
 
 

@@ -21,6 +21,7 @@ from translator.inference.catalog import Catalog
 from translator.runtime import http, telemetry
 from translator.runtime.health import HealthServer
 from translator.runtime.signals import stop_on_signal
+from zmq_compat import envelopes
 from zmq_compat.settings import ShimSettings
 from zmq_compat.shim import OUTCOMES, Shim
 
@@ -47,6 +48,13 @@ class Readiness:
         rows = [((outcome,), float(n)) for outcome, n in counts.items()]
         yield telemetry.counter(
             "zmq_compat_requests", "Gateway requests and results, by outcome", ["outcome"], rows
+        )
+        kinds = self.shim.unsupported if self.shim else dict.fromkeys(envelopes.NOT_SERVED, 0)
+        yield telemetry.counter(
+            "zmq_compat_unsupported_requests",
+            "The current gateway's requests of a type not served here (audio, voice), by type",
+            ["type"],
+            [((kind,), float(n)) for kind, n in kinds.items()],
         )
         if self.api is not None:
             counted = self.api.requests

@@ -8,16 +8,19 @@ answered with an error, and a result that comes for it anyway is not sent: one f
 
 Results are acked only once queued on PUB. PUB never drops (XPUB_NODROP): a gateway that reads
 slowly fills its queue (ZMQ_SEND_HWM), and the shim then stops taking results from JetStream
-until it has room."""
+until it has room.
+
+The current gateway pushes a request again, with the same taskId and the targets it still
+waits for, when no result came in 30 s: a target whose result was sent gets the same frame
+again, one still due is left to come, and only the others are queued (docs/GATEWAYS.md)."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Hashable
-from typing import Generic, TypeVar
+from collections import Counter
+from collections.abc import Awaitable
 
 import anyio
 import nats.errors
@@ -37,9 +40,11 @@ from translator.contracts.errors import PoolFull
 from translator.contracts.messages import TranslationRequest, TranslationResult
 from translator.contracts.subjects import GATEWAY_RESULTS_STREAM
 from translator.runtime import tracing
-from zmq_compat import protocol
-from zmq_compat.errors import BadFrame
+from zmq_compat import envelopes, protocol
+from zmq_compat.errors import BadFrame, TooLong
+from zmq_compat.recent import Recent
 from zmq_compat.settings import ShimSettings
+from zmq_compat.stories import Stories, StoryRequest, story_of
 
 log = logging.getLogger(__name__)
 POOL_FULL = "translation pool full"
@@ -49,11 +54,12 @@ _QUIET, _SWEEP = 0.2, 1.0  # stopping: PULL read until quiet this long, for at m
 OUTCOMES = (
     "accepted", "pool_full", "unavailable", "invalid", "ping", "pong_skipped", "held",
     "result_ok", "result_error", "result_duplicate", "result_after_error", "send_blocked",
+    "bad_result", "skipped", "unsupported", "story_completed", "story_empty",
+    "repush_resent", "repush_in_flight",
 )  # fmt: skip
 _NOT_SENT = (nats.errors.OutboundBufferLimitError, nats.errors.NoRespondersError)
 _RESULTS_ACK_WAIT = 30.0
 _SEND_BACKOFF = (0.002, 0.05)  # a full PUB queue: first and longest wait before trying again
-K = TypeVar("K", bound=Hashable)
 Received = tuple[TranslationRequest, tracing.Span, float]  # with its arrival (monotonic)
 
 
@@ -79,9 +85,15 @@ class Shim:
         self._drained = anyio.Event()  # every request taken has had its fate
         self._abandon = False
         self.taken_on_stop = 0
-        self._recent: Recent[tuple[str, str]] = Recent(settings.zmq_duplicate_window)
+        window = settings.zmq_duplicate_window
+        # the frames sent, by (taskId, target language): never twice, again for a retried push
+        self._sent: Recent[tuple[str, str], bytes] = Recent(window)
+        # the target languages still due, by taskId: a retried push does not queue them again
+        self._due: Recent[str, frozenset[str]] = Recent(window)
         # task ids answered with an error whose result may still come: it is never sent
-        self._refused: Recent[str] = Recent(settings.zmq_duplicate_window)
+        self._refused: Recent[str, bool] = Recent(window)
+        self._stories: Stories[Msg] = Stories()
+        self.unsupported: Counter[str] = Counter(dict.fromkeys(envelopes.NOT_SERVED, 0))
         self.in_flight = 0  # requests taken from PULL whose fate is not settled yet
         self._last_pong = -float("inf")
 
@@ -185,12 +197,61 @@ class Shim:
         if isinstance(parsed, protocol.Ping):
             await self._pong()
             return
+        if isinstance(parsed, envelopes.Unsupported):
+            await self._not_served(parsed)
+            return
+        request: TranslationRequest | None
+        if isinstance(parsed, StoryRequest):
+            request = parsed.request
+            if request is None:
+                await self._nothing_to_translate(parsed)
+                return
+        else:
+            request = await self._repush(parsed)
+            if request is None:
+                return
         if self._hold_full():
             self.in_flight += 1  # settled by the answer below
-            await self._answer_error(parsed, UNAVAILABLE, "unavailable")
+            await self._answer_error(request, UNAVAILABLE, "unavailable")
             return
         self.in_flight += 1
-        await requests.send((parsed, self._receive_span(parsed), time.monotonic()))
+        self._due.put(request.task_id, frozenset(request.target_languages))
+        await requests.send((request, self._receive_span(request), time.monotonic()))
+
+    async def _repush(self, request: TranslationRequest) -> TranslationRequest | None:
+        """The request with only the targets to queue; None when none is left. A target whose
+        result was sent gets the frame again (the gateway pushes again when it did not get it),
+        one still due is left to come."""
+        due = self._due.get(request.task_id) or frozenset()
+        left = []
+        for language in request.target_languages:
+            frame = self._sent.get((request.task_id, language))
+            if frame is not None:
+                self.counts["repush_resent"] += 1
+                await self._send(frame)
+            elif language in due:
+                self.counts["repush_in_flight"] += 1
+            else:
+                left.append(language)
+        if len(left) == len(request.target_languages):
+            return request
+        log.info(
+            "zmq_compat: task %s pushed again; %d target(s) to queue", request.task_id, len(left)
+        )
+        return request.model_copy(update={"target_languages": tuple(left)}) if left else None
+
+    async def _not_served(self, refusal: envelopes.Unsupported) -> None:
+        self.counts["unsupported"] += 1
+        self.unsupported[refusal.kind] += 1
+        log.warning("zmq_compat: a %s request, which this service does not serve", refusal.kind)
+        await self._send(refusal.frame)
+
+    async def _nothing_to_translate(self, story: StoryRequest) -> None:
+        self.counts["story_empty"] += 1
+        log.warning(
+            "zmq_compat: story %s text object %d: %s", story.post_id, story.index, story.reason
+        )
+        await self._send(envelopes.story_completed(story.post_id, story.index, {}))
 
     async def _pong(self) -> None:
         """One pong per ping, or at most one per ZMQ_PONG_INTERVAL (the 0.4.9 gateway reads one
@@ -222,6 +283,13 @@ class Shim:
     async def _refuse(self, bad: BadFrame) -> None:
         self.counts["invalid"] += 1
         log.warning("zmq_compat: refused a frame: %s (messageId %s)", bad.reason, bad.message_id)
+        if isinstance(bad, TooLong) and bad.typed:  # what the current gateway's translator sends
+            self.counts["skipped"] += 1
+            await self._send(
+                envelopes.translation_skipped(
+                    bad.message_id, bad.length, bad.maximum, bad.conversation_id
+                )
+            )
         if bad.message_id is not None:
             frame = protocol.translation_error(
                 bad.task_id, bad.message_id, bad.reason, bad.conversation_id
@@ -247,7 +315,7 @@ class Shim:
             log.warning("zmq_compat: request %s not queued: %r", request.task_id, exc.cause)
             trace.get_current_span().set_status(trace.StatusCode.ERROR, UNAVAILABLE)
             if exc.maybe_stored:  # it may still come back translated: it must not
-                self._refused.add(request.task_id)
+                self._refused.put(request.task_id, True)
             await self._answer_error(request, UNAVAILABLE, "unavailable")
         except Exception as exc:  # the one broad except of a request's fate: answered, never lost
             log.exception("zmq_compat: request %s could not be queued", request.task_id)
@@ -289,11 +357,18 @@ class Shim:
         return time.monotonic() < deadline and not self._abandon
 
     async def _answer_error(self, request: TranslationRequest, reason: str, outcome: str) -> None:
+        """A request that will not be translated: `translation_error` (a story: its event with
+        no translations, the only answer the gateway reads for one)."""
         self.counts[outcome] += 1
         self.in_flight -= 1
-        frame = protocol.translation_error(
-            request.task_id, request.message_id, reason, request.conversation_id
-        )
+        self._due.pop(request.task_id)
+        story = story_of(request.task_id)
+        if story is not None:
+            frame = envelopes.story_completed(*story, {})
+        else:
+            frame = protocol.translation_error(
+                request.task_id, request.message_id, reason, request.conversation_id
+            )
         await self._send(frame)
 
     # -- NATS -> gateway ---------------------------------------------------------------------
@@ -343,29 +418,51 @@ class Shim:
                 for waiting in msgs[i:]:
                     await _tell(waiting.nak(delay=1))
                 return
-            await self._forward(msg)
-            await _tell(msg.ack())
+            for done in await self._forward(msg):
+                await _tell(done.ack())
             if time.monotonic() - last_progress > progress_every:
                 for waiting in msgs[i + 1 :]:
                     await _tell(waiting.in_progress())
                 last_progress = time.monotonic()
 
-    async def _forward(self, msg: Msg) -> None:
+    async def _forward(self, msg: Msg) -> list[Msg]:
+        """Send what `msg` answers; the results that may be acked now (a story's are held until
+        its last)."""
         try:
             result = TranslationResult.model_validate_json(msg.data)
         except ValueError:
             self.counts["bad_result"] += 1
             log.error("zmq_compat: dropped an unreadable result: %r", msg.data[:200])
-            return
+            return [msg]
         key = (result.task_id, result.target_language)
         if self._refused.seen(result.task_id):
             self.counts["result_after_error"] += 1  # the gateway got its error: one fate
-            return
-        if self._recent.seen(key):
+            return [msg]
+        if self._sent.seen(key):
             self.counts["result_duplicate"] += 1  # redelivered after a lost ack: sent already
-            return
+            return [msg]
+        if story_of(result.task_id) is not None:
+            return await self._forward_story(result, msg)
         self.counts[f"result_{result.status}"] += 1
+        frame = protocol.result_frame(result, self.session_id)
         event = "translation_completed" if result.status == "ok" else "translation_error"
+        await self._send_result(frame, event, result, msg)
+        self._answered(result.task_id, {result.target_language: frame})
+        return [msg]
+
+    async def _forward_story(self, result: TranslationResult, msg: Msg) -> list[Msg]:
+        answered = self._stories.add(result, msg)
+        if answered is None:
+            return []
+        frame, held = answered
+        self.counts["story_completed"] += 1
+        await self._send_result(frame, envelopes.STORY_COMPLETED, result, msg)
+        self._answered(result.task_id, dict.fromkeys(held, frame))
+        return list(held.values())
+
+    async def _send_result(
+        self, frame: bytes, event: str, result: TranslationResult, msg: Msg
+    ) -> None:
         attributes = tracing.messaging(
             "zeromq", "send", event, result.task_id, result.conversation_id
         )
@@ -376,8 +473,17 @@ class Shim:
             kind=tracing.SpanKind.PRODUCER,
             attributes=attributes,
         ):
-            await self._send(protocol.result_frame(result, self.session_id))
-        self._recent.add(key)
+            await self._send(frame)
+
+    def _answered(self, task_id: str, frames: dict[str, bytes]) -> None:
+        """`frames` were sent (only once they were: a result whose send failed goes again)."""
+        for language, frame in frames.items():
+            self._sent.put((task_id, language), frame)
+        due = (self._due.get(task_id) or frozenset()) - frames.keys()
+        if due:
+            self._due.put(task_id, due)
+        else:
+            self._due.pop(task_id)
 
 
 async def _tell(reply: Awaitable[None]) -> None:
@@ -397,30 +503,6 @@ class NotQueued(Exception):
         super().__init__(f"not queued: {cause!r}")
         self.cause = cause
         self.maybe_stored = maybe_stored
-
-
-class Recent(Generic[K]):
-    """The results sent in the last `window` seconds (at most `limit`), by (taskId, target
-    language): JetStream redelivers a result whose ack was lost (a NATS restart), and the gateway
-    must not get it twice."""
-
-    def __init__(self, window: float, limit: int = 100_000) -> None:
-        self.window = window
-        self.limit = limit
-        self._sent: OrderedDict[K, float] = OrderedDict()
-
-    def seen(self, key: K) -> bool:
-        """Whether `key` was sent within the window."""
-        floor = time.monotonic() - self.window
-        while self._sent and next(iter(self._sent.values())) < floor:
-            self._sent.popitem(last=False)
-        return key in self._sent
-
-    def add(self, key: K) -> None:
-        """`key` was sent (only once it was: a result whose send failed goes out again)."""
-        while len(self._sent) >= self.limit:
-            self._sent.popitem(last=False)
-        self._sent[key] = time.monotonic()
 
 
 def _bind(socket: zmq.asyncio.Socket, host: str, port: int) -> int:

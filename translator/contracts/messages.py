@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, TypeGuard, TypeVar, get_args
 
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -54,7 +54,7 @@ MAX_TARGETS = 64  # target languages in one request (ISO 639-1 has 184 codes)
 _IDENTIFIER = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_ID_LENGTH}}}")
 
 
-def is_identifier(value: object) -> bool:
+def is_identifier(value: object) -> TypeGuard[str]:
     """A taskId, messageId or conversationId fit to travel: 1-256 characters, none a control
     character (a line break would end a NATS header)."""
     return isinstance(value, str) and _IDENTIFIER.fullmatch(value) is not None
@@ -449,12 +449,17 @@ def decode_request(data: bytes, fallback_task_id: str | None = None) -> Translat
         raise InvalidRequest("not JSON")
     if not isinstance(payload, dict):
         raise InvalidRequest("not a JSON object")
+    if fallback_task_id and not payload.get("taskId"):
+        payload["taskId"] = fallback_task_id
+    return validate_request(payload)
+
+
+def validate_request(payload: dict[str, Any]) -> TranslationRequest:
+    """A request from its JSON fields, or InvalidRequest with a reason a person can act on."""
     try:  # a lone surrogate (`"\\ud800"`) decodes, but can be neither stored nor sent
         json.dumps(payload, ensure_ascii=False).encode()
     except UnicodeEncodeError as exc:
         raise InvalidRequest("text that is not valid Unicode (a lone surrogate)") from exc
-    if fallback_task_id and not payload.get("taskId"):
-        payload["taskId"] = fallback_task_id
     try:
         return TranslationRequest.model_validate(payload)
     except ValidationError as exc:
