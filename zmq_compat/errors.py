@@ -43,8 +43,12 @@ class TooLong(BadFrame):
         task_id: str | None,
         conversation_id: str | None,
     ) -> None:
-        reason = f"text too long: {length} characters, the maximum is {maximum}"
-        super().__init__(reason, message_id, task_id, conversation_id)
+        super().__init__(too_long(length, maximum), message_id, task_id, conversation_id)
         self.length = length
         self.maximum = maximum
         self.typed = typed
+
+
+def too_long(length: int, maximum: int) -> str:
+    """The reason given for a text over MAX_TEXT_LENGTH, whichever request carries it."""
+    return f"text too long: {length} characters, the maximum is {maximum}"

@@ -21,7 +21,7 @@ from translator.contracts.messages import (
     validate_request,
 )
 from zmq_compat.envelopes import STORY, STORY_TASK_PREFIX, story_completed
-from zmq_compat.errors import BadFrame
+from zmq_compat.errors import BadFrame, too_long
 
 H = TypeVar("H")  # what is held for each result until the story is answered: its NATS message
 
@@ -61,8 +61,7 @@ def parse_story(payload: dict[str, Any], max_text_length: int) -> StoryRequest:
         raise BadFrame(f"invalid {STORY}: textObjectIndex is missing or not a whole number")
     text = payload.get("text")
     if isinstance(text, str) and len(text) > max_text_length:
-        reason = f"text too long: {len(text)} characters, the maximum is {max_text_length}"
-        return StoryRequest(post_id, index, None, reason)
+        return StoryRequest(post_id, index, None, too_long(len(text), max_text_length))
     source = payload.get("sourceLanguage") or "fr"
     targets = payload.get("targetLanguages")
     if isinstance(targets, list) and isinstance(source, str):  # none to the source, as Meeshy's
