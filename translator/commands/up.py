@@ -32,7 +32,11 @@ def with_nats(settings: ScalerSettings, stack: ExitStack) -> ScalerSettings:
     if settings.nats_url:
         return settings
     server = stack.enter_context(
-        EmbeddedNats(settings.data_dir / "nats", port=settings.embedded_nats_port)
+        EmbeddedNats(
+            settings.data_dir / "nats",
+            port=settings.embedded_nats_port,
+            sync_interval=settings.embedded_nats_sync,
+        )
     )
     return settings.model_copy(update={"nats_url": server.url})
 

@@ -33,6 +33,8 @@ class NatsSettings(BaseSettings):
     nats_connect_timeout: float = 5.0
     data_dir: Path = Path(".data")
     embedded_nats_port: int = 4222
+    # the embedded server's fsync policy: `always` (a publish ack means on disk) or a duration
+    embedded_nats_sync: str = Field(default="always", pattern=r"^(always|[1-9][0-9]*(ms|s|m|h))$")
     log_level: str = "INFO"
     log_json: bool = False
     metrics_enabled: bool = True  # /metrics (Prometheus); tracing has its own OTEL_* switches
