@@ -129,3 +129,8 @@ async def run_load(nc: Client, reqs: list[TranslationRequest], timeout: float = 
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The `q` quantile of already sorted `values` (nan for none)."""
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")

@@ -22,16 +22,11 @@ import anyio
 import nats
 from nats.js.api import StorageType, StreamConfig
 
-from bench.common import machine
+from bench.common import machine, percentile
 from translator.bus.embedded import EmbeddedNats
 
 POLICIES = ("always", "2m")
 BODY = json.dumps({"text": "x" * 240, "sourceLanguage": "en", "targetLanguage": "fr"}).encode()
-
-
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def one_round(policy: str, count: int, window: int) -> dict[str, float]:
@@ -66,7 +61,7 @@ async def one_round(policy: str, count: int, window: int) -> dict[str, float]:
         await nc.close()
     return {
         "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": quantile(latencies, 0.99) * 1000,
+        "p99_ms": percentile(sorted(latencies), 0.99) * 1000,
         "sequential_per_s": count / sum(latencies),
         "concurrent_per_s": concurrent,
     }

@@ -39,7 +39,7 @@ import anyio
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.common import ROOT, machine, random_model, unique_sentence
+from bench.common import ROOT, machine, percentile, random_model, unique_sentence
 from bench.edge_faults import Gateway as FateGateway
 from tests.support import free_port, start_module
 from translator.contracts.messages import BATCH_STAGES
@@ -60,10 +60,6 @@ class Gateway(FateGateway):
 
     def text(self, index: int) -> str:
         return unique_sentence(index) if self.unique else super().text(index)
-
-
-def percentile(values: list[float], q: float) -> float:
-    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
 async def one_rate(

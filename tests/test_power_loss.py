@@ -21,10 +21,19 @@ from tests.support import Models, free_port, running_worker, shim_env, worker_en
 from translator.bus.connection import connect
 from translator.bus.embedded import EmbeddedNats
 from translator.contracts.settings import TranslatorSettings
-from translator.contracts.subjects import Pool, request_stream
+from translator.contracts.subjects import (
+    GATEWAY_RESULTS_STREAM,
+    WORKERS_CONSUMER,
+    Pool,
+    request_stream,
+)
+from zmq_compat.settings import ShimSettings
 
 pytestmark = pytest.mark.anyio
-BEFORE, AT_THE_CUT = 10, 20  # answered before the cut; queued, unanswered, at the cut
+BEFORE, AT_THE_CUT = 10, 20
+SHIM_CONSUMER = ShimSettings.model_fields[
+    "zmq_shim_name"
+].default  # the shim's durable  # answered before the cut; queued, unanswered, at the cut
 
 
 @pytest.fixture
@@ -126,8 +135,8 @@ async def settled(nc: Client) -> None:
     js = nc.jetstream()
     with anyio.fail_after(60):
         while True:
-            requests = await js.consumer_info(request_stream(Pool.NORMAL), "workers")
-            results = await js.consumer_info("TRANSLATE_GATEWAY_RESULTS", "zmq_compat")
+            requests = await js.consumer_info(request_stream(Pool.NORMAL), WORKERS_CONSUMER)
+            results = await js.consumer_info(GATEWAY_RESULTS_STREAM, SHIM_CONSUMER)
             pending = (requests.num_pending, requests.num_ack_pending)
             if pending == (0, 0) and (results.num_pending, results.num_ack_pending) == (0, 0):
                 return

@@ -20,12 +20,13 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from translator.contracts.settings import SYNC_INTERVAL_PATTERN
 from translator.runtime.children import spawn, stop
 
 log = logging.getLogger(__name__)
 _LISTENING = re.compile(r"Listening for client connections on [\d.:\[\]a-f]*?:(\d+)\s*$")
 _READY = "Server is ready"
-SYNC_INTERVAL = re.compile(r"^(always|[1-9][0-9]*(ms|s|m|h))$")
+SYNC_INTERVAL = re.compile(SYNC_INTERVAL_PATTERN)
 
 
 class NatsServerError(RuntimeError):

@@ -17,6 +17,10 @@ from translator.contracts.subjects import Pool
 Quantization = Literal["float32", "float16", "bfloat16", "int8", "int4"]
 
 
+# nats-server's sync_interval: `always` (fsync before each ack) or a duration such as `2m`
+SYNC_INTERVAL_PATTERN = r"^(always|[1-9][0-9]*(ms|s|m|h))$"
+
+
 class NatsSettings(BaseSettings):
     """How to reach NATS. `NATS_URL` unset: `translator up` starts an embedded server."""
 
@@ -34,7 +38,7 @@ class NatsSettings(BaseSettings):
     data_dir: Path = Path(".data")
     embedded_nats_port: int = 4222
     # the embedded server's fsync policy: `always` (a publish ack means on disk) or a duration
-    embedded_nats_sync: str = Field(default="always", pattern=r"^(always|[1-9][0-9]*(ms|s|m|h))$")
+    embedded_nats_sync: str = Field(default="always", pattern=SYNC_INTERVAL_PATTERN)
     log_level: str = "INFO"
     log_json: bool = False
     metrics_enabled: bool = True  # /metrics (Prometheus); tracing has its own OTEL_* switches
