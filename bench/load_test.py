@@ -5,6 +5,7 @@
     python -m bench.load_test --rates 60 --duration 600                # the seed's 10 minutes
     python -m bench.load_test --rates 40 --texts repeats               # the chat workload's repeats
     python -m bench.load_test --engine transformers --quantization int8
+    python -m bench.load_test --model nllb-600m --rates 2,4,6     # NLLB-200-600M shape, 256k tokens
 
 A gateway emulator (PUSH + SUB, a ping before every request, as the 0.4.9 gateway) sends one
 target per request at `rate` per second to `translator up` as a new user starts it (embedded
@@ -44,10 +45,15 @@ from bench.edge_faults import Gateway as FateGateway
 from tests.support import free_port, start_module
 from translator.contracts.messages import BATCH_STAGES
 from translator.contracts.settings import TranslatorSettings
-from translator.inference import ct2, engine, generation
+from translator.inference import ct2, engine, generation, randomweights
 from translator.inference.models import load
 
 OUTPUT_TOKENS = 20
+# --model: a real model's shape with random weights (translator/inference/randomweights.py)
+MODEL_SHAPES: dict[str, tuple[randomweights.Architecture, str]] = {
+    "t5-small": ("t5", "small"),
+    "nllb-600m": ("nllb", "nllb-600m"),  # the current Meeshy translator's default, 256k tokens
+}
 P99_GOAL = 2.0
 HEARTBEAT_S = TranslatorSettings().heartbeat_interval
 
@@ -310,7 +316,8 @@ def held(row: dict[str, float]) -> bool:
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
-    model = random_model(ROOT / ".data" / "bench-models", OUTPUT_TOKENS)
+    arch, shape = MODEL_SHAPES[args.model]
+    model = random_model(ROOT / ".data" / "bench-models", OUTPUT_TOKENS, arch, shape)
     with tempfile.TemporaryDirectory() as tmp:
         rows = await pipeline(model, args, Path(tmp))
     alone = engine_alone(model, args) if args.engine_seconds else {"sentences_per_s": 0.0}
@@ -320,7 +327,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     engine_rate = float(alone["sentences_per_s"])  # type: ignore[arg-type]
     return {
         "machine": machine(),
-        "model": f"t5 small shape, RANDOM WEIGHTS, {OUTPUT_TOKENS} tokens out",
+        "model": f"{args.model} shape, RANDOM WEIGHTS, {OUTPUT_TOKENS} tokens out",
         "engine": args.engine,
         "engine_used": (
             ct2.preferred(args.quantization, "cpu") if args.engine == "auto" else args.engine
@@ -351,6 +358,9 @@ def cli() -> None:
     parser.add_argument("--texts", choices=["unique", "repeats"], default="unique")
     parser.add_argument("--engine", choices=["auto", "transformers", "ctranslate2"], default="auto")
     parser.add_argument("--quantization", default="int8")
+    parser.add_argument(
+        "--model", choices=sorted(MODEL_SHAPES), default="t5-small", help="the shape (random)"
+    )
     parser.add_argument(
         "--engine-seconds", type=float, default=20.0, help="per configuration; 0: not measured"
     )

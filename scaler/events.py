@@ -18,6 +18,7 @@ from translator.contracts.messages import (
 from translator.contracts.subjects import ALERT_EVENTS, SCALING_EVENTS, Pool
 
 log = logging.getLogger(__name__)
+_DATA_LOST = ("store_data_lost",)  # logged as errors: requests that will not be answered
 
 
 class Events:
@@ -45,7 +46,8 @@ class Events:
 
     async def alert(self, alert: Alert) -> None:
         self.alerts[alert.pool, alert.kind] += 1
-        log.warning("alert %s %s: %s", alert.pool, alert.kind, alert.message)
+        level = logging.ERROR if alert.kind in _DATA_LOST else logging.WARNING
+        log.log(level, "alert %s %s: %s", alert.pool, alert.kind, alert.message)
         await self._publish(ALERT_EVENTS, encode(alert))
 
     async def _publish(self, subject: str, data: bytes) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 
 import anyio
 import nats.errors
@@ -13,6 +14,7 @@ from nats.aio.client import Client
 from nats.js.errors import Error as JetStreamError
 
 from scaler import capacity, observe
+from scaler.audit import StoreAudit
 from scaler.capacity import HostCapacity
 from scaler.coordination import Coordination, pool_rule, pool_wide, scalers_bucket, split
 from scaler.events import Events
@@ -49,8 +51,14 @@ class Scaler:
         self.fleet = Fleet(None if settings.observe_only else self.host)
         self.coordination: Coordination | None = None  # set by `serve` (supervise mode)
         self.capacity: HostCapacity | None = None  # this host's, as of the last check
+        self.audit = StoreAudit(nc, settings.stream_replicas)
 
     async def start(self) -> None:
+        """The store audit, then (supervise mode) the first workers."""
+        try:
+            await self.audit_store()
+        except (nats.errors.Error, JetStreamError, TimeoutError) as exc:
+            log.warning("store audit at start skipped: %s", exc)
         if self.settings.observe_only:
             return
         if self.settings.host_cap_enabled:
@@ -122,6 +130,20 @@ class Scaler:
                     await self.supervisor.scale(pool, self.settings.rule(pool).initial)
         for seen in views.values():
             await self._alerts(seen)
+        await self.audit_store()
+
+    async def audit_store(self) -> None:
+        """Acknowledged requests a damaged store lost (scaler/audit.py): one ERROR line and
+        one `store_data_lost` alert per stream. One scaler audits: the leader, or the one
+        scaler of observe mode."""
+        if self.coordination is not None and not await self.coordination.lead():
+            return
+        for loss in await self.audit.check():
+            message = (
+                f"the store of {loss.stream} lost {loss.count} acknowledged request(s), "
+                f"sequences {loss.describe()}: they will not be answered"
+            )
+            await self._alert(loss.pool, "store_data_lost", message, float(loss.count), 0.0)
 
     def measure_capacity(self) -> HostCapacity:
         """This host's cap, from its cores, its memory and its own workers' RSS."""
@@ -277,9 +299,14 @@ class Scaler:
 
 
 async def serve(
-    settings: ScalerSettings, nc: Client, stop: anyio.Event, readiness: ScalerReadiness
+    settings: ScalerSettings,
+    nc: Client,
+    stop: anyio.Event,
+    readiness: ScalerReadiness,
+    started: Callable[[], object] = lambda: None,
 ) -> Scaler:
-    """Run the scaler and its workers until `stop` is set; then stop every worker."""
+    """Run the scaler and its workers until `stop` is set; then stop every worker. `started`
+    is called once the store audit has run and the first workers are on their way."""
     await heartbeat.heartbeat_bucket(
         nc.jetstream(), settings.heartbeat_ttl, settings.stream_replicas
     )
@@ -297,6 +324,7 @@ async def serve(
     try:
         async with anyio.create_task_group() as tg:
             await scaler.start()
+            started()
             tg.start_soon(supervisor.supervise)
             tg.start_soon(scaler.survey_forever)
             tg.start_soon(scaler.check_forever)

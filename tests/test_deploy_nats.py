@@ -25,7 +25,8 @@ from tests.support import (
 )
 from tests.test_health import health_port, wait_status
 from translator.bus.embedded import EmbeddedNats
-from translator.contracts.subjects import Pool, request_stream
+from translator.contracts.messages import StoreWatermark
+from translator.contracts.subjects import AUDIT_BUCKET, Pool, request_stream
 
 pytestmark = pytest.mark.anyio
 CONFIG = ROOT / "deploy" / "nats" / "nats.conf"
@@ -92,6 +93,11 @@ async def test_each_service_works_with_its_own_user_and_no_more(
         scaler_log = (tmp_path / "scaler.log").read_text()
         assert "leads the pool-wide scaling decisions" in scaler_log  # its lease, in its bucket
         assert "Permissions Violation" not in scaler_log
+        assert "skipped" not in scaler_log  # neither a store audit nor a scaling check
+        audit = await translator.jetstream().key_value(AUDIT_BUCKET)  # the store audit's marks
+        for pool in Pool:
+            mark = StoreWatermark.model_validate_json((await audit.get(request_stream(pool))).value)
+            assert mark.stream == request_stream(pool)
 
         shim_user = await nats.connect(server.url, user="zmq_compat", password="z-secret")
         with pytest.raises(nats.errors.TimeoutError):  # a permissions violation: no answer

@@ -1,5 +1,6 @@
-"""KV buckets of the service (worker heartbeats, the scalers' announcements and plans): opened
-or created with their TTL and replicas, and read without a consumer.
+"""KV buckets of the service (worker heartbeats, the scalers' announcements and plans, the
+store audit's watermarks, the translation cache): opened or created with their TTL and
+replicas, and read without a consumer.
 
 `KeyValue.keys()` leaves an ephemeral consumer behind on every call (for minutes): polled every
 second, those pile up to the server's consumer limit. `read` takes the bucket's stream directly:
@@ -70,6 +71,22 @@ async def cache_bucket(
         )  # fmt: skip
         with contextlib.suppress(nats.js.errors.BadRequestError):  # made by another meanwhile
             await js.add_stream(config)
+        return await js.key_value(name)
+
+    return await patiently(f"bucket {name}", open_or_create)
+
+
+async def durable_bucket(js: JetStreamContext, name: str, replicas: int) -> KeyValue:
+    """A KV bucket on disk whose entries do not expire (the store audit's watermarks)."""
+
+    async def open_or_create() -> KeyValue:
+        try:
+            return await js.key_value(name)
+        except nats.js.errors.BucketNotFoundError:
+            pass
+        config = KeyValueConfig(bucket=name, storage=StorageType.FILE, replicas=replicas)
+        with contextlib.suppress(nats.js.errors.BadRequestError):  # made by another meanwhile
+            await js.create_key_value(config)
         return await js.key_value(name)
 
     return await patiently(f"bucket {name}", open_or_create)

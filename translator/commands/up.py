@@ -1,8 +1,8 @@
 """`translator up`: the local all-in-one run.
 
-An embedded NATS server unless NATS_URL is set, the topology, the gateway shim (zmq_compat) and
-the scaler, which runs and scales the worker processes of both pools. Ctrl-C stops everything:
-the shim, then the workers, then NATS."""
+An embedded NATS server unless NATS_URL is set, the topology, the scaler, which audits the store
+and runs and scales the worker processes of both pools, and then the gateway shim (zmq_compat).
+Ctrl-C stops everything: the shim, then the workers, then NATS."""
 
 from __future__ import annotations
 
@@ -47,8 +47,14 @@ async def run_up(settings: ScalerSettings) -> int:
         url = settings.nats_url or ""
         nc = await connect(settings, "translator-up")
         await ensure_topology(nc.jetstream(), settings)
-        shim = spawn([sys.executable, "-m", "zmq_compat"], {**os.environ, "NATS_URL": url})
-        stack.callback(stop, shim, SHIM_GRACE)
+        shims: list[subprocess.Popen[bytes]] = []
+
+        def start_shim() -> None:  # once the store audit has run (scaler/audit.py)
+            shims.append(
+                spawn([sys.executable, "-m", "zmq_compat"], {**os.environ, "NATS_URL": url})
+            )
+            stack.callback(stop, shims[0], SHIM_GRACE)
+
         stopped = anyio.Event()
         readiness = ScalerReadiness()
         health = readiness.register(settings)
@@ -56,13 +62,14 @@ async def run_up(settings: ScalerSettings) -> int:
             tg.start_soon(stop_on_signal, stopped.set)
             await tg.start(health.serve, settings.health_host, settings.scaler_health_port)
             log.info("translator up: NATS at %s; Ctrl-C to stop", url)
-            tg.start_soon(_stop_shim_first, stopped, shim)
-            await serve_scaler(settings, nc, stopped, readiness)
+            tg.start_soon(_stop_shim_first, stopped, shims)
+            await serve_scaler(settings, nc, stopped, readiness, started=start_shim)
             tg.cancel_scope.cancel()
         await nc.close()
     return 0
 
 
-async def _stop_shim_first(stopped: anyio.Event, shim: subprocess.Popen[bytes]) -> None:
+async def _stop_shim_first(stopped: anyio.Event, shims: list[subprocess.Popen[bytes]]) -> None:
     await stopped.wait()
-    await anyio.to_thread.run_sync(stop, shim, SHIM_GRACE)
+    for shim in shims:
+        await anyio.to_thread.run_sync(stop, shim, SHIM_GRACE)

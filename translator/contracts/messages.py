@@ -408,7 +408,21 @@ class PoolPlan(_Message):
     timestamp: float = Field(default_factory=time.time)
 
 
-AlertKind = Literal["queue_high", "utilization_high", "scaling_failed", "host_lost"]
+class StoreWatermark(_Message):
+    """What a request stream held at the scaler's last store audit (bucket
+    TRANSLATOR_STORE_AUDIT, key: the stream's name): scaler/audit.py compares it with the stream
+    as the server has it now, to find acknowledged requests a damaged store lost."""
+
+    stream: str
+    last_seq: int
+    stored: list[tuple[int, int]]  # the sequences stored, as inclusive ranges
+    delivered: int  # the `workers` consumer's last delivered stream sequence
+    timestamp: float = Field(default_factory=time.time)
+
+
+AlertKind = Literal[
+    "queue_high", "utilization_high", "scaling_failed", "host_lost", "store_data_lost"
+]
 # The label values of the scaler's counters, exported at 0 from the start.
 ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
 SCALING_DIRECTIONS = ("up", "down")
@@ -417,16 +431,17 @@ RESULT_STATUSES = ("ok", "error")
 
 class Alert(_Message):
     """An alert (`translate.event.alert`, stream TRANSLATE_EVENTS): a queue above 80% of its
-    capacity, utilization above 90%, a scaling action that failed, a host lost."""
+    capacity, utilization above 90%, a scaling action that failed, a host lost, acknowledged
+    requests that a damaged store lost."""
 
     pool: str
     """`normal` or `any`."""
     kind: AlertKind
-    """`queue_high`, `utilization_high`, `scaling_failed` or `host_lost`."""
+    """`queue_high`, `utilization_high`, `scaling_failed`, `host_lost` or `store_data_lost`."""
     message: str
     """What happened, in words."""
     value: float
-    """The measured value."""
+    """The measured value (`store_data_lost`: how many requests were lost)."""
     threshold: float
     """The threshold it crossed."""
     host: str = ""

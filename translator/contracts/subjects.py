@@ -39,6 +39,8 @@ ALERT_EVENTS = "translate.event.alert"
 HEARTBEAT_BUCKET = "TRANSLATOR_WORKERS"
 # the scalers of every host: their announcements, the leader's lease, its per-pool plans
 SCALERS_BUCKET = "TRANSLATOR_SCALERS"
+# on disk, no TTL: what each request stream held at the last store audit (scaler/audit.py)
+AUDIT_BUCKET = "TRANSLATOR_STORE_AUDIT"
 LEADER_KEY = "leader"
 SCALER_HOST_PREFIX = "host."  # + the host's name: its ScalerAnnouncement
 
