@@ -19,13 +19,24 @@ from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from translator.bus import heartbeat
+from translator.bus.connection import connect
 from translator.contracts.messages import (
     TranslationRequest,
     TranslationResult,
     WorkerHeartbeat,
     encode,
 )
-from translator.contracts.subjects import HEADER_MSG_ID, HEADER_REPLY_TO, Pool, request_subject
+from translator.contracts.settings import TranslatorSettings
+from translator.contracts.subjects import (
+    GATEWAY_RESULTS_STREAM,
+    HEADER_MSG_ID,
+    HEADER_REPLY_TO,
+    WORKERS_CONSUMER,
+    Pool,
+    request_stream,
+    request_subject,
+)
+from zmq_compat.settings import ShimSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -219,3 +230,23 @@ def free_port() -> int:
 
 def start_scaler(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return start_module(["scaler"], env, log)
+
+
+SHIM_CONSUMER = ShimSettings.model_fields["zmq_shim_name"].default  # the shim's durable
+
+
+async def connected(url: str) -> Client:
+    return await connect(TranslatorSettings(nats_url=url, nats_connect_timeout=10), "tests")
+
+
+async def settled(nc: Client, pool: Pool = Pool.NORMAL) -> None:
+    """Nothing left to redeliver: the pool's requests all acked, the shim's results all acked."""
+    js = nc.jetstream()
+    with anyio.fail_after(60):
+        while True:
+            requests = await js.consumer_info(request_stream(pool), WORKERS_CONSUMER)
+            results = await js.consumer_info(GATEWAY_RESULTS_STREAM, SHIM_CONSUMER)
+            pending = (requests.num_pending, requests.num_ack_pending)
+            if pending == (0, 0) and (results.num_pending, results.num_ack_pending) == (0, 0):
+                return
+            await anyio.sleep(0.1)

@@ -17,23 +17,23 @@ from nats.js.errors import NotFoundError
 
 from tests.gateway import Gateway, shim
 from tests.powerloss import Disk
-from tests.support import Models, free_port, running_worker, shim_env, worker_env
-from translator.bus.connection import connect
+from tests.support import (
+    Models,
+    connected,
+    free_port,
+    running_worker,
+    settled,
+    shim_env,
+    worker_env,
+)
 from translator.bus.embedded import EmbeddedNats
-from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import (
-    GATEWAY_RESULTS_STREAM,
-    WORKERS_CONSUMER,
     Pool,
     request_stream,
 )
-from zmq_compat.settings import ShimSettings
 
 pytestmark = pytest.mark.anyio
-BEFORE, AT_THE_CUT = 10, 20
-SHIM_CONSUMER = ShimSettings.model_fields[
-    "zmq_shim_name"
-].default  # the shim's durable  # answered before the cut; queued, unanswered, at the cut
+BEFORE, AT_THE_CUT = 10, 20  # answered before the cut; queued, unanswered, at the cut
 
 
 @pytest.fixture
@@ -66,10 +66,6 @@ async def queued(nc: Client) -> int:
     except NotFoundError:
         return 0
     return int(info.state.messages)
-
-
-async def connected(url: str) -> Client:
-    return await connect(TranslatorSettings(nats_url=url, nats_connect_timeout=10), "tests")
 
 
 @pytest.mark.parametrize("sync", ["always", "2m"])
@@ -128,16 +124,3 @@ async def wait_until_queued(nc: Client, count: int) -> None:
     with anyio.fail_after(30):
         while await queued(nc) < count:  # noqa: ASYNC110
             await anyio.sleep(0.05)
-
-
-async def settled(nc: Client) -> None:
-    """Nothing left to redeliver: the requests all acked, the shim's results all acked."""
-    js = nc.jetstream()
-    with anyio.fail_after(60):
-        while True:
-            requests = await js.consumer_info(request_stream(Pool.NORMAL), WORKERS_CONSUMER)
-            results = await js.consumer_info(GATEWAY_RESULTS_STREAM, SHIM_CONSUMER)
-            pending = (requests.num_pending, requests.num_ack_pending)
-            if pending == (0, 0) and (results.num_pending, results.num_ack_pending) == (0, 0):
-                return
-            await anyio.sleep(0.1)

@@ -23,30 +23,27 @@ from scaler.supervisor import Supervisor
 from tests.gateway import Gateway, shim
 from tests.support import (
     Models,
+    connected,
     free_port,
     publish_request,
     request,
     running_worker,
+    settled,
     shim_env,
     worker_env,
 )
-from translator.bus.connection import connect
 from translator.bus.embedded import EmbeddedNats
 from translator.bus.topology import ensure_topology
 from translator.contracts.messages import Alert, StoreWatermark, decode_request
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import (
     ALERT_EVENTS,
-    GATEWAY_RESULTS_STREAM,
-    WORKERS_CONSUMER,
     Pool,
     request_stream,
 )
-from zmq_compat.settings import ShimSettings
 
 pytestmark = pytest.mark.anyio
 STREAM = request_stream(Pool.NORMAL)
-SHIM_CONSUMER = ShimSettings.model_fields["zmq_shim_name"].default
 
 
 def mark(stream: str, stored: list[tuple[int, int]], delivered: int) -> StoreWatermark:
@@ -87,10 +84,6 @@ def damage(store: Path, how: Callable[[Path], None], keep_index: bool) -> None:
     if not keep_index:
         for index in folder.rglob("index.db"):
             index.unlink()
-
-
-async def connected(url: str) -> Client:
-    return await connect(TranslatorSettings(nats_url=url, nats_connect_timeout=10), "tests")
 
 
 def observer(nc: Client) -> Scaler:
@@ -221,16 +214,3 @@ async def surviving_message_ids(nc: Client) -> set[str]:
             continue
         found.add(decode_request(msg.data or b"").message_id)
     return found
-
-
-async def settled(nc: Client) -> None:
-    """Nothing left to redeliver: the requests all acked, the shim's results all acked."""
-    js = nc.jetstream()
-    with anyio.fail_after(60):
-        while True:
-            requests = await js.consumer_info(STREAM, WORKERS_CONSUMER)
-            results = await js.consumer_info(GATEWAY_RESULTS_STREAM, SHIM_CONSUMER)
-            pending = (requests.num_pending, requests.num_ack_pending)
-            if pending == (0, 0) and (results.num_pending, results.num_ack_pending) == (0, 0):
-                return
-            await anyio.sleep(0.1)
