@@ -43,6 +43,7 @@ class Gateway(tests.gateway.Gateway):
         self.pongs = 0
 
     prefix = "edge"  # of the message ids
+    target = "fr"  # every request's one target language
 
     def text(self, index: int) -> str:
         return SENTENCES[index % len(SENTENCES)]
@@ -53,7 +54,7 @@ class Gateway(tests.gateway.Gateway):
         request = {
             "taskId": f"task-{index}-{time.time_ns()}", "messageId": message_id,
             "text": self.text(index), "sourceLanguage": "en",
-            "targetLanguages": ["fr"], "conversationId": "bench", "modelType": "basic",
+            "targetLanguages": [self.target], "conversationId": "bench", "modelType": "basic",
         }  # fmt: skip
         await self.push.send(json.dumps(ping).encode())
         self.sent[message_id] = time.monotonic()

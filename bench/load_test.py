@@ -6,12 +6,14 @@
     python -m bench.load_test --rates 40 --texts repeats               # the chat workload's repeats
     python -m bench.load_test --engine transformers --quantization int8
     python -m bench.load_test --model nllb-600m --rates 2,4,6     # NLLB-200-600M shape, 256k tokens
+    python -m bench.load_test --model nllb-600m --target ru --set 'VOCABULARY_LANGUAGES=["ru"]'
 
 A gateway emulator (PUSH + SUB, a ping before every request, as the 0.4.9 gateway) sends one
-target per request at `rate` per second to `translator up` as a new user starts it (embedded
-NATS, the shim, the scaler with its defaults), with a t5-small-shaped model with RANDOM WEIGHTS
-(20 output tokens, fixed). `--texts unique` (the default) makes every text new, so nothing is
-served by the cache; `repeats` cycles through a few chat lines, as chat does. For each rate:
+target (`--target`, fr by default) per request at `rate` per second to `translator up` as a new
+user starts it (embedded NATS, the shim, the scaler with its defaults), with a model with RANDOM
+WEIGHTS at t5-small's shape (`--model`: or NLLB-200-600M's), 20 output tokens, fixed.
+`--texts unique` (the default) makes every text new, so nothing is served by the cache;
+`repeats` cycles through a few chat lines, as chat does. For each rate:
 offered and achieved rate, latency percentiles (send to result), lost (no fate once the run has
 settled), errors (`translation pool full` and others), the cores each process used, and where
 the normal workers' batch time went (`translator_batch_seconds_total` by stage, and the share of
@@ -19,8 +21,8 @@ their cores generate() got, from the scaler's /metrics). The sweep's answer is t
 held with every request answered and p99 under 2 s, and the highest achieved. In the same run,
 the same model in process (`engine.translate` as a worker calls it, without NATS or workers,
 every core busy: one process with a thread per core, or a process per core with one thread;
-batches of 16/32/64; the best of them): sentences/s, and the ratios of the pipeline's rates to
-it."""
+batches of 16/32/64; the best of them; `--set` applies there too): sentences/s, and the ratios
+of the pipeline's rates to it."""
 
 from __future__ import annotations
 
@@ -103,12 +105,14 @@ async def one_rate(
 
 def _engine_process(
     model: str, engine_name: str, level: str, threads: int, batch: int, seconds: float,
-    barrier: Any, out: Any,
+    barrier: Any, out: Any, target: str, sets: list[str],
 ) -> None:  # fmt: skip
     """One process of the engine-alone measure: load, warm up, wait for the others, then
-    translate batches for `seconds`; put its sentences per second."""
+    translate batches for `seconds`; put its sentences per second. `--set` applies here too
+    (VOCABULARY_LANGUAGES), but for the threads."""
     import torch
 
+    os.environ.update(dict(setting.partition("=")[::2] for setting in sets))
     torch.set_num_threads(threads)
     settings = TranslatorSettings(
         models_offline=True, models_path=ROOT / ".data" / "bench-models" / "store",
@@ -120,7 +124,7 @@ def _engine_process(
 
     def translate() -> None:  # the call a worker makes, with the service's default settings
         engine.translate(
-            loaded, texts, "en", "fr", budget=budget,
+            loaded, texts, "en", target, budget=budget,
             repetition_limit=settings.repetition_limit, num_beams=settings.num_beams,
         )  # fmt: skip
 
@@ -155,6 +159,8 @@ def engine_alone(model: Path, args: argparse.Namespace) -> dict[str, object]:
                         args.engine_seconds,
                         barrier,
                         out,
+                        args.target,
+                        args.set,
                     ),
                 )
                 for _ in range(processes)
@@ -192,6 +198,7 @@ async def pipeline(
     up = start_module(["translator", "up"], env, log)
     gateway = Gateway(pull, pub)
     gateway.unique = args.texts == "unique"
+    gateway.target = args.target
     rows: dict[str, dict[str, float]] = {}
     try:
         with anyio.fail_after(300):
@@ -334,6 +341,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         ),
         "quantization": args.quantization,
         "texts": args.texts,
+        "target": args.target,
         "duration_s": args.duration,
         "settings": args.set,
         "rates": rows,
@@ -356,6 +364,7 @@ def cli() -> None:
     parser.add_argument("--settle", type=float, default=120.0, help="seconds to wait for fates")
     parser.add_argument("--pause", type=float, default=10.0, help="seconds between rates")
     parser.add_argument("--texts", choices=["unique", "repeats"], default="unique")
+    parser.add_argument("--target", default="fr", help="every request's target language")
     parser.add_argument("--engine", choices=["auto", "transformers", "ctranslate2"], default="auto")
     parser.add_argument("--quantization", default="int8")
     parser.add_argument(

@@ -78,6 +78,9 @@ class TranslatorSettings(NatsSettings):
     device: str = "auto"
     torch_threads: int | None = Field(default=None, ge=1)
     max_new_tokens: int | None = Field(default=None, ge=1)  # the budget's ceiling (None: model's)
+    # ctranslate2 only: decode into these targets (ISO 639-1) with their scripts' pieces only,
+    # not the whole vocabulary (a vmap.txt, inference/vocabulary.py); others: the whole one
+    vocabulary_languages: tuple[str, ...] = ()
     num_beams: int = Field(default=1, ge=1)
     # text plans and bounded generation (translator/text, inference/generation.py)
     text_plan: bool = True  # false: each message is one piece (benchmarks compare)

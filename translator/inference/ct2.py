@@ -12,6 +12,7 @@ Marian's `>>xx<<` token is in the text."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -107,6 +108,32 @@ def converted(source: Path, name: str, revision: str, compute: str, models_path:
     return target
 
 
+def with_vocabulary(path: Path, lines: list[str]) -> tuple[Path, str]:
+    """The converted model at `path` with `lines` as its vocabulary map: a sibling directory of
+    links to its files and its own vmap.txt, named by the map's digest (returned with it),
+    written once (a temporary directory renamed, as `converted`)."""
+    text = "\n".join(lines) + "\n"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    target = path.with_name(f"{path.name}-vmap-{digest}")
+    if (target / "vmap.txt").is_file():
+        return target, digest
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=path.parent))
+    try:
+        for item in path.iterdir():
+            if item.name != "vmap.txt":
+                (scratch / item.name).symlink_to(Path("..") / path.name / item.name)
+        (scratch / "vmap.txt").write_text(text, encoding="utf-8")
+        scratch.chmod(path.stat().st_mode & 0o777)  # mkdtemp's 0700: as the model's own
+        try:
+            os.rename(scratch, target)
+        except OSError:  # another worker wrote the same map first
+            if not (target / "vmap.txt").is_file():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target, digest
+
+
 @dataclass
 class Ct2Model:
     """What `LoadedModel.model` holds for this engine: the translator, with the model's
@@ -118,13 +145,17 @@ class Ct2Model:
     path: Path
     compute_type: str
     vocabulary: frozenset[str] = frozenset()  # the target tokens it can generate
+    mapped: frozenset[str] = frozenset()  # targets its vmap.txt serves (VOCABULARY_LANGUAGES)
 
     @classmethod
-    def open(cls, translator: Any, config: Any, generation: Any, path: Path, compute: str) -> Any:
+    def open(
+        cls, translator: Any, config: Any, generation: Any, path: Path, compute: str,
+        mapped: frozenset[str] = frozenset(),
+    ) -> Any:  # fmt: skip
         names = ("target_vocabulary.json", "shared_vocabulary.json")
         found = [path / name for name in names if (path / name).is_file()]
         vocabulary = frozenset(json.loads(found[0].read_text())) if found else frozenset()
-        return cls(translator, config, generation, path, compute, vocabulary)
+        return cls(translator, config, generation, path, compute, vocabulary, mapped)
 
 
 @dataclass
@@ -166,6 +197,7 @@ class Decoding:
     repetition_limit: int
     num_beams: int
     suppress: list[str]  # tokens never generated (the generation config's suppress_tokens)
+    use_vmap: bool = False  # the target's vocabulary only (vocabulary.py)
 
 
 def decode(
@@ -183,6 +215,7 @@ def decode(
         max_decoding_length=how.max_new,
         min_decoding_length=min(how.minimum, how.max_new),
         max_input_length=0,
+        use_vmap=how.use_vmap,
         suppress_sequences=[[t] for t in how.suppress if t in model.vocabulary] or None,
         return_scores=True,
         return_end_token=True,

@@ -148,12 +148,9 @@ def _translate_ct2(
     max_new = max(budget.tokens(max(len(row) for row in ids)), minimum)
     banned = loaded.model.generation_config.suppress_tokens or []  # as generate() honours it
     suppress = [tokenizer.convert_ids_to_tokens(int(token)) for token in banned]
-    rows = ct2.decode(
-        loaded.model,
-        tokens,
-        ct2.Decoding(prefix, max_new, minimum, repetition_limit, num_beams, suppress),
-        tokenizer,
-    )
+    use_vmap = bool(loaded.vocabulary(target))  # VOCABULARY_LANGUAGES (vocabulary.py)
+    how = ct2.Decoding(prefix, max_new, minimum, repetition_limit, num_beams, suppress, use_vmap)
+    rows = ct2.decode(loaded.model, tokens, how, tokenizer)
     translations = []
     for row in rows:
         repeats = repetition_limit if row.looping else 0

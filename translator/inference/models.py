@@ -14,7 +14,7 @@ from typing import Any
 from translator.contracts.errors import ModelUnavailable
 from translator.contracts.messages import ModelType
 from translator.contracts.settings import TranslatorSettings
-from translator.inference import ct2, hub, quantization
+from translator.inference import ct2, hub, quantization, vocabulary
 from translator.inference.families import EchoFamily, Family, family_for
 from translator.inference.locations import is_present, local_path, model_name
 
@@ -39,10 +39,17 @@ class LoadedModel:
     echo: bool = False
     revision: str = ""  # what exactly was loaded: the hub commit, or a digest of the files
     engine: str = "transformers"
+    vmap: str = ""  # the digest of its CTranslate2 vocabulary map (VOCABULARY_LANGUAGES)
+    vmap_targets: frozenset[str] = frozenset()  # the targets that map serves
 
     @property
     def name(self) -> str:
         return model_name(self.model_id)
+
+    def vocabulary(self, target: str) -> str:
+        """What a translation into `target` decodes with: "" (the whole vocabulary) or the
+        digest of the vocabulary map it is cut to (inference/vocabulary.py)."""
+        return self.vmap if target in self.vmap_targets else ""
 
 
 def _unavailable(model_id: str, settings: TranslatorSettings, why: str) -> ModelUnavailable:
@@ -156,6 +163,11 @@ def _load_ct2(model_id: str, settings: TranslatorSettings, device: str) -> Loade
         generation_config = GenerationConfig.from_model_config(config)
     revision = _revision(config, source)
     path = ct2.converted(source, model_name(model_id), revision, compute, settings.models_path)
+    mapped, vmap = frozenset(settings.vocabulary_languages), ""
+    if mapped:
+        pieces = [t for t, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
+        lines = vocabulary.vmap_lines(pieces, tokenizer.all_special_tokens, sorted(mapped))
+        path, vmap = ct2.with_vocabulary(path, lines)
     kind, index = ct2.device_of(device)
     translator = ctranslate2.Translator(
         str(path),
@@ -176,6 +188,8 @@ def _load_ct2(model_id: str, settings: TranslatorSettings, device: str) -> Loade
         load_seconds=time.perf_counter() - started,
         revision=revision,
         engine="ctranslate2",
+        vmap=vmap,
+        vmap_targets=mapped,
     )
     _log_loaded(loaded)
     return loaded

@@ -109,9 +109,43 @@ def _nllb_tokenizer(out_dir: Path, vocab: int, pair: tuple[str, str]) -> Any:
 
     ids = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
     budget = max(vocab - 200 - len(ids), 64)  # NLLB adds its 202 language codes after these
-    for piece in _pieces(budget):
+    pieces = _pieces(budget)
+    if budget - len(_pieces(0)) >= _SPREAD_FROM:
+        pieces = _spread(pieces)
+    for piece in pieces:
         ids.setdefault(piece, len(ids))
     return NllbTokenizer(vocab=ids, merges=[], src_lang=NLLB_CODES[pair[0]])
+
+
+_SPREAD_FROM = 1000  # filler pieces: a production-sized vocabulary (a tiny one stays Latin)
+
+
+def _spread(pieces: list[str]) -> list[str]:
+    """A production-sized NLLB vocabulary's filler spread over the scripts NLLB-200's 202
+    languages are written in, in their proportions (126 Latin, 21 Arabic, 12 Cyrillic...), as a
+    real multilingual vocabulary covers its languages' scripts: `▁w17` becomes `▁ж17` for a
+    Cyrillic one. The real vocabulary's shares are not these (not measurable without it); this
+    gives VOCABULARY_LANGUAGES something to cut."""
+    import regex
+    from transformers.models.nllb.tokenization_nllb import FAIRSEQ_LANGUAGE_CODES
+
+    from translator.inference.vocabulary import unicode_scripts
+
+    bmp = "".join(map(chr, range(0x41, 0x10000)))
+    letters: dict[str, str] = {}
+    for code in FAIRSEQ_LANGUAGE_CODES:
+        script = unicode_scripts(code)[0]
+        found = regex.search(rf"[\p{{sc={script}}}&&\p{{L}}]", bmp, flags=regex.V1)
+        if found:
+            letters[code] = found.group()
+    codes = sorted(letters)
+    spread = []
+    for piece in pieces:
+        index = piece[2:]
+        if piece.startswith("▁w") and index.isdigit():
+            piece = f"▁{letters[codes[int(index) % len(codes)]]}{index}"
+        spread.append(piece)
+    return spread
 
 
 def _sentencepiece(vocab: int) -> bytes:

@@ -1,6 +1,7 @@
 """The translation cache: one entry per sentence piece in a NATS KV bucket (no new
 infrastructure), keyed by everything that decides the output: model, its revision, engine,
-quantization, beams, source, target and the piece's text. An entry made by another model,
+quantization, beams, source, target, the vocabulary map it decoded with (if any) and the
+piece's text. An entry made by another model,
 revision or quantization can never answer. Best effort: NATS slow or down is a miss, never a
 failed translation. Pieces that hit their token budget are not stored (they are incomplete)."""
 
@@ -40,10 +41,13 @@ class Scope:
     num_beams: int
 
     def key(self, text: str) -> str:
-        parts = (
+        parts: tuple[str, ...] = (
             self.model.model_id, self.model.revision, self.model.engine, self.model.quantization,
             f"beams={self.num_beams}", self.source, self.target, text,
         )  # fmt: skip
+        vocabulary = self.model.vocabulary(self.target)
+        if vocabulary:  # decoded into a cut vocabulary (the keys of the whole one unchanged)
+            parts = (*parts, f"vocabulary={vocabulary}")
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
