@@ -145,17 +145,13 @@ class Ct2Model:
     path: Path
     compute_type: str
     vocabulary: frozenset[str] = frozenset()  # the target tokens it can generate
-    mapped: frozenset[str] = frozenset()  # targets its vmap.txt serves (VOCABULARY_LANGUAGES)
 
     @classmethod
-    def open(
-        cls, translator: Any, config: Any, generation: Any, path: Path, compute: str,
-        mapped: frozenset[str] = frozenset(),
-    ) -> Any:  # fmt: skip
+    def open(cls, translator: Any, config: Any, generation: Any, path: Path, compute: str) -> Any:
         names = ("target_vocabulary.json", "shared_vocabulary.json")
         found = [path / name for name in names if (path / name).is_file()]
         vocabulary = frozenset(json.loads(found[0].read_text())) if found else frozenset()
-        return cls(translator, config, generation, path, compute, vocabulary, mapped)
+        return cls(translator, config, generation, path, compute, vocabulary)
 
 
 @dataclass

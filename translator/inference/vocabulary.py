@@ -13,7 +13,8 @@ the target prefix (the language token) itself.
 CTranslate2 keys its map by source n-grams only, one map per model directory (vocabulary_map.cc:
 the candidates are the empty key's, the source n-grams' and the target prefix's), so it cannot
 hold one vocabulary per target in one loaded model: the map is the union of the listed targets'
-scripts, and a target outside them decodes with the whole vocabulary (`restricts`)."""
+scripts, and a target outside them decodes with the whole vocabulary
+(`LoadedModel.vocabulary`)."""
 
 from __future__ import annotations
 
