@@ -1,11 +1,13 @@
 """VOCABULARY_LANGUAGES: the targets' scripts as a CTranslate2 vocabulary map, built from the
-tokenizer; decoding into a listed target chooses only those pieces (and what the source holds),
-any other target decodes exactly as without the map."""
+tokenizer; decoding into a listed target chooses only those pieces, with the same candidates for
+every batch, and any other target decodes exactly as without the map."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import ctranslate2
 import pytest
 
 from tests.support import Models
@@ -46,14 +48,11 @@ def test_the_pieces_kept_are_the_targets_scripts_and_those_of_no_script() -> Non
         vocabulary.scripts(["xx"])
 
 
-def test_the_map_keeps_the_rest_as_copies_and_leaves_what_it_cannot_hold() -> None:
-    lines = vocabulary.vmap_lines(PIECES, SPECIALS, ["ru"])
-    assert lines[0] == "\t▁ ▁привет да ▁1984 ! ▁😀"
-    rules = dict(line.split("\t") for line in lines[1:])
-    assert all(key == value for key, value in rules.items())  # a source piece maps to itself
-    assert set(rules) == {"▁bonjour", "é", "こんにちは", "世界", "▁カタカナ", "안녕", "مرحبا",
-                          "▁mix╳ед", "cafe\u0301"}  # fmt: skip
-    # special tokens are CTranslate2's own (or the target prefix); "а b" has a space in it
+def test_the_map_is_one_line_of_the_kept_pieces_and_the_targets_prefixes() -> None:
+    lines = vocabulary.vmap_lines(PIECES, SPECIALS, ["ru"], ["rus_Cyrl", "fra_Latn", "rus_Cyrl"])
+    assert lines == ["\t▁ ▁привет да ▁1984 ! ▁😀 rus_Cyrl fra_Latn"]
+    # no source n-gram rules: the candidates may not change from batch to batch (the module's
+    # docstring); a piece with a space in it ("а b") cannot be written in the map
 
 
 def _load(model: Path, store: Path, languages: tuple[str, ...]) -> LoadedModel:
@@ -74,9 +73,7 @@ def _generated(loaded: LoadedModel, use_vmap: bool) -> set[str]:
     return {piece for row in rows for piece in tokenizer.convert_ids_to_tokens(row.ids)}
 
 
-def test_a_listed_target_decodes_into_its_scripts_and_the_source_only(
-    models: Models, tmp_path: Path
-) -> None:
+def test_a_listed_target_decodes_into_its_scripts_only(models: Models, tmp_path: Path) -> None:
     budget = generation.Budget(2.0, 16, 64)
     whole = _load(models.nllb, tmp_path, ())
     mapped = _load(models.nllb, tmp_path, ("ru",))
@@ -86,15 +83,12 @@ def test_a_listed_target_decodes_into_its_scripts_and_the_source_only(
     assert (mapped.model.path / "vmap.txt").is_file()
     assert not (whole.model.path / "vmap.txt").exists()
     assert mapped.model.path.parent == whole.model.path.parent
-    # the tiny model's pieces are all Latin: into Russian, only pieces of no script, or the
-    # source's own, may come out; without the map its random weights choose others
+    # the tiny model's pieces are all Latin: into Russian, only pieces of no script may come
+    # out; without the map its random weights choose others
     tokenizer = mapped.tokenizer
     pieces = list(tokenizer.get_vocab())
-    source = {
-        p for row in tokenizer(TEXTS)["input_ids"] for p in tokenizer.convert_ids_to_tokens(row)
-    }
-    allowed = {*vocabulary.always(pieces, tokenizer.all_special_tokens, ["ru"]), *source}
-    allowed |= {tokenizer.eos_token, tokenizer.unk_token}
+    allowed = {*vocabulary.always(pieces, tokenizer.all_special_tokens, ["ru"])}
+    allowed |= {tokenizer.bos_token, tokenizer.eos_token, tokenizer.unk_token, "rus_Cyrl"}
     assert _generated(mapped, use_vmap=True) <= allowed
     assert not _generated(mapped, use_vmap=False) <= allowed
     # the engine asks for the map for a listed target...
@@ -113,6 +107,44 @@ def test_a_listed_target_decodes_into_its_scripts_and_the_source_only(
     again = _load(models.nllb, tmp_path, ("ru",))
     assert again.model.path == mapped.model.path
     assert len(list(tmp_path.joinpath("ctranslate2").iterdir())) == 2
+
+
+LONG = " ".join(f"word{i} thing{i} other{i}" for i in range(12))
+
+
+def _decode(loaded: LoadedModel, texts: list[str], prefix: str) -> list[ct2.Decoded]:
+    tokenizer = loaded.tokenizer
+    tokens = [tokenizer.convert_ids_to_tokens(row) for row in tokenizer(texts)["input_ids"]]
+    how = ct2.Decoding([prefix], 8, 1, 0, 1, [], use_vmap=True)
+    return ct2.decode(loaded.model, tokens, how, tokenizer)
+
+
+def test_batches_of_other_sources_and_targets_decode_with_the_same_candidates(
+    models: Models, tmp_path: Path
+) -> None:
+    mapped = _load(models.nllb, tmp_path, ("ru", "fr"))
+    batches = [([LONG], "rus_Cyrl"), (["Hi"], "rus_Cyrl"), ([LONG, "Hi"], "fra_Latn"),
+               (["Hi"], "rus_Cyrl"), ([LONG], "fra_Latn")]  # fmt: skip
+    for texts, prefix in batches:  # ct2.decode checks each row's prefix came back as asked
+        assert len(_decode(mapped, texts, prefix)) == len(texts)
+    # CTranslate2 itself with candidates that follow the source (a rule per source piece, as
+    # vmap.txt had before): its id map keeps a token's first position, so the next batch,
+    # with more candidates, is forced another piece than the language token; decode says so
+    whole = _load(models.nllb, tmp_path, ())
+    tokenizer = whole.tokenizer
+    pieces, specials = list(tokenizer.get_vocab()), set(tokenizer.all_special_tokens)
+    line = vocabulary.vmap_lines(pieces, specials, ["ru"], ["rus_Cyrl"])[0]
+    kept = set(line.split())
+    rules = [f"{p}\t{p}" for p in pieces if p not in specials and p not in kept]
+    path, _ = ct2.with_vocabulary(whole.model.path, [line, *rules])
+    translator = ctranslate2.Translator(str(path), compute_type="float32")
+    model = whole.model
+    following = replace(whole, model=ct2.Ct2Model.open(
+        translator, model.config, model.generation_config, path, "float32"
+    ))  # fmt: skip
+    _decode(following, ["Hi"], "rus_Cyrl")
+    with pytest.raises(RuntimeError, match=r"decoded \['\S+'\] for the target prefix"):
+        _decode(following, [LONG], "rus_Cyrl")
 
 
 def test_a_production_sized_random_vocabulary_spreads_over_nllbs_scripts() -> None:

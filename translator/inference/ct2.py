@@ -219,6 +219,9 @@ def decode(
     )
     decoded = []
     for index, result in enumerate(results):
+        forced = result.hypotheses[0][: len(prefix)]
+        if forced != prefix:  # never a translation into another language than asked
+            raise RuntimeError(f"CTranslate2 decoded {forced} for the target prefix {prefix}")
         hypothesis = result.hypotheses[0][len(prefix) :]
         ids = [int(i) for i in tokenizer.convert_tokens_to_ids(hypothesis)]
         looping = watch is not None and index in watch.stopped

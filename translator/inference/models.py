@@ -163,11 +163,10 @@ def _load_ct2(model_id: str, settings: TranslatorSettings, device: str) -> Loade
         generation_config = GenerationConfig.from_model_config(config)
     revision = _revision(config, source)
     path = ct2.converted(source, model_name(model_id), revision, compute, settings.models_path)
+    family = family_for(config.model_type, model_id, tokenizer)
     mapped, vmap = frozenset(settings.vocabulary_languages), ""
     if mapped:
-        pieces = [t for t, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
-        lines = vocabulary.vmap_lines(pieces, tokenizer.all_special_tokens, sorted(mapped))
-        path, vmap = ct2.with_vocabulary(path, lines)
+        path, vmap = ct2.with_vocabulary(path, _vmap_lines(tokenizer, family, sorted(mapped)))
     kind, index = ct2.device_of(device)
     translator = ctranslate2.Translator(
         str(path),
@@ -181,7 +180,7 @@ def _load_ct2(model_id: str, settings: TranslatorSettings, device: str) -> Loade
         model_id=model_id,
         model=ct2.Ct2Model.open(translator, config, generation_config, path, compute),
         tokenizer=tokenizer,
-        family=family_for(config.model_type, model_id, tokenizer),
+        family=family,
         device=device,
         quantization=settings.quantization_level,
         random_weights=bool(getattr(config, RANDOM_WEIGHTS_FLAG, False)),
@@ -238,6 +237,15 @@ def _place(model: Any, plan: quantization.LoadPlan) -> Any:
     if plan.dynamic_int8:
         model = quantization.quantize_dynamic_int8(model)
     return model
+
+
+def _vmap_lines(tokenizer: Any, family: Family, targets: list[str]) -> list[str]:
+    """VOCABULARY_LANGUAGES' map (inference/vocabulary.py), the targets' prefix tokens in it."""
+    vocabulary.scripts(targets)  # a language of no known script: the setting's own error first
+    pieces = [t for t, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
+    forced = [family.generate_kwargs(target).get("forced_bos_token_id") for target in targets]
+    prefixes = [tokenizer.convert_ids_to_tokens(i) for i in forced if i is not None]
+    return vocabulary.vmap_lines(pieces, tokenizer.all_special_tokens, targets, prefixes)
 
 
 def _log_loaded(loaded: LoadedModel) -> None:
