@@ -105,14 +105,14 @@ async def one_rate(
 
 def _engine_process(
     model: str, engine_name: str, level: str, threads: int, batch: int, seconds: float,
-    barrier: Any, out: Any, target: str, sets: list[str],
+    barrier: Any, out: Any, target: str, sets: list[tuple[str, str]],
 ) -> None:  # fmt: skip
     """One process of the engine-alone measure: load, warm up, wait for the others, then
     translate batches for `seconds`; put its sentences per second. `--set` applies here too
     (VOCABULARY_LANGUAGES), but for the threads."""
     import torch
 
-    os.environ.update(dict(setting.partition("=")[::2] for setting in sets))
+    os.environ.update(sets)
     torch.set_num_threads(threads)
     settings = TranslatorSettings(
         models_offline=True, models_path=ROOT / ".data" / "bench-models" / "store",
@@ -191,9 +191,7 @@ async def pipeline(
         "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO",
     }  # fmt: skip
     env.pop("NATS_URL", None)
-    for setting in args.set:
-        key, _, value = setting.partition("=")
-        env[key] = value
+    env.update(args.set)
     log = root / "up.log"
     up = start_module(["translator", "up"], env, log)
     gateway = Gateway(pull, pub)
@@ -343,7 +341,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "texts": args.texts,
         "target": args.target,
         "duration_s": args.duration,
-        "settings": args.set,
+        "settings": dict(args.set),
         "rates": rows,
         "highest_rate_held": best,
         "engine_alone": alone,
@@ -351,6 +349,14 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "highest_rate_achieved": ceiling,  # offered more than it holds: its ceiling
         "achieved_over_engine": round(ceiling / engine_rate, 2) if engine_rate else None,
     }
+
+
+def _setting(text: str) -> tuple[str, str]:
+    """--set KEY=VALUE: an environment variable for `translator up` and the engine alone."""
+    key, equals, value = text.partition("=")
+    if not key or not equals:
+        raise argparse.ArgumentTypeError(f"not KEY=VALUE: {text!r}")
+    return key, value
 
 
 def cli() -> None:
@@ -375,7 +381,11 @@ def cli() -> None:
     )
     parser.add_argument("--log", help="keep the log of `translator up` in this file")
     parser.add_argument(
-        "--set", action="append", default=[], help="a setting for `translator up`, KEY=VALUE"
+        "--set",
+        action="append",
+        default=[],
+        type=_setting,
+        help="a setting for `translator up`, KEY=VALUE",
     )
     report = anyio.run(main, parser.parse_args())
     print(json.dumps(report, indent=2))

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,47 +92,48 @@ def converted(source: Path, name: str, revision: str, compute: str, models_path:
     from ctranslate2.converters import TransformersConverter
 
     target = models_path / "ctranslate2" / _SAFE.sub("_", f"{name}-{revision}-{compute}")
-    if (target / "model.bin").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+
+    def convert(scratch: Path) -> None:
         log.info("converting %s to CTranslate2 (%s) in %s", name, compute, target)
         TransformersConverter(str(source)).convert(str(scratch), quantization=compute, force=True)
-        try:
-            os.rename(scratch, target)
-        except OSError:  # another worker converted it first: theirs is as good
-            if not (target / "model.bin").is_file():
-                raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return target
+
+    return _written_once(target, "model.bin", convert)
 
 
 def with_vocabulary(path: Path, lines: list[str]) -> tuple[Path, str]:
     """The converted model at `path` with `lines` as its vocabulary map: a sibling directory of
-    links to its files and its own vmap.txt, named by the map's digest (returned with it),
-    written once (a temporary directory renamed, as `converted`)."""
+    links to its files and its own vmap.txt, named by the map's digest (returned with it)."""
     text = "\n".join(lines) + "\n"
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    target = path.with_name(f"{path.name}-vmap-{digest}")
-    if (target / "vmap.txt").is_file():
-        return target, digest
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=path.parent))
-    try:
+
+    def link(scratch: Path) -> None:
         for item in path.iterdir():
             if item.name != "vmap.txt":
                 (scratch / item.name).symlink_to(Path("..") / path.name / item.name)
         (scratch / "vmap.txt").write_text(text, encoding="utf-8")
         scratch.chmod(path.stat().st_mode & 0o777)  # mkdtemp's 0700: as the model's own
+
+    return _written_once(path.with_name(f"{path.name}-vmap-{digest}"), "vmap.txt", link), digest
+
+
+def _written_once(target: Path, marker: str, write: Callable[[Path], None]) -> Path:
+    """`target`, written by `write` into a temporary sibling directory renamed into place once
+    complete (`marker` in it says so): a crash leaves no half-written model, and of two workers
+    writing at once the first rename wins and the other uses it."""
+    if (target / marker).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        write(scratch)
         try:
             os.rename(scratch, target)
-        except OSError:  # another worker wrote the same map first
-            if not (target / "vmap.txt").is_file():
+        except OSError:  # another worker wrote it first: theirs is as good
+            if not (target / marker).is_file():
                 raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return target, digest
+    return target
 
 
 @dataclass
