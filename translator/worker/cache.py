@@ -1,9 +1,9 @@
 """The translation cache: one entry per sentence piece in a NATS KV bucket (no new
 infrastructure), keyed by everything that decides the output: model, its revision, engine,
 quantization, beams, source, target, the vocabulary map it decoded with (if any) and the
-piece's text. An entry made by another model,
-revision or quantization can never answer. Best effort: NATS slow or down is a miss, never a
-failed translation. Pieces that hit their token budget are not stored (they are incomplete)."""
+piece's text. An entry made by another model, revision, quantization or vocabulary can never
+answer. Best effort: NATS slow or down is a miss, never a failed translation. Pieces that hit
+their token budget are not stored (they are incomplete)."""
 
 from __future__ import annotations
 
