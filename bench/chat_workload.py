@@ -31,7 +31,7 @@ from bench.detection import lines
 from translator.bus.client import submit
 from translator.bus.connection import connect
 from translator.bus.embedded import EmbeddedNats
-from translator.bus.topology import ensure_topology
+from translator.bus.topology import setup_topology
 from translator.contracts.messages import TranslationRequest, TranslationResult
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import Pool
@@ -146,7 +146,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as store, EmbeddedNats(Path(store)) as server:
         settings = TranslatorSettings(nats_url=server.url)
         nc = await connect(settings, "bench-setup")
-        await ensure_topology(nc.jetstream(), settings)
+        await setup_topology(nc.jetstream(), settings)
         await nc.close()
         url = server.url
         plan_or_whole = {

@@ -28,16 +28,17 @@ from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from bench.common import ROOT, SENTENCES, machine
-from tests.cluster import PASSWORDS, NatsCluster, as_user, leader
+from tests.cluster import NatsCluster, leader
+from tests.deployed_nats import as_user, set_up, settings_as
 from translator.bus import heartbeat
 from translator.bus.connection import connect
 from translator.bus.retry import patiently
 from translator.contracts.messages import TranslationRequest, TranslationResult, encode
-from translator.contracts.settings import NatsSettings
 from translator.contracts.subjects import (
     HEADER_MSG_ID,
     HEADER_REPLY_TO,
     Pool,
+    Role,
     request_stream,
     request_subject,
 )
@@ -46,22 +47,20 @@ from translator.inference import randomweights
 REPLY = "translate.result.bench-cluster"
 
 
+SETTINGS = {
+    "STREAM_REPLICAS": "3", "NORMAL_WORKERS": "1", "ANY_WORKERS": "0",
+    "ENABLE_DYNAMIC_SCALING": "false", "SCALER_HEALTH_PORT": "0", "TORCH_THREADS": "1",
+    "BATCH_WINDOW_MS": "20", "ACK_WAIT": "5", "HEARTBEAT_TTL": "5", "PYTHONUNBUFFERED": "1",
+}  # fmt: skip
+
+
 def scaler(env: dict[str, str], host: str, log: Path) -> subprocess.Popen[bytes]:
-    settings = {
-        "HOST_NAME": host, "STREAM_REPLICAS": "3", "NORMAL_WORKERS": "1", "ANY_WORKERS": "0",
-        "ENABLE_DYNAMIC_SCALING": "false", "SCALER_HEALTH_PORT": "0", "TORCH_THREADS": "1",
-        "BATCH_WINDOW_MS": "20", "ACK_WAIT": "5", "HEARTBEAT_TTL": "5", "PYTHONUNBUFFERED": "1",
-    }  # fmt: skip
+    settings = {**SETTINGS, "HOST_NAME": host}
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "scaler"], env=as_user({**env, **settings}, "translator"),
+            [sys.executable, "-m", "scaler"], env=as_user({**env, **settings}, Role.SCALER),
             stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
         )  # fmt: skip
-
-
-def user(url: str, name: str) -> NatsSettings:
-    password = PASSWORDS[f"{name.upper()}_NATS_PASSWORD"]
-    return NatsSettings(nats_url=url, nats_user=name, nats_password=password)
 
 
 class Load:
@@ -114,9 +113,10 @@ async def run(duration: float, rate: float, root: Path) -> dict[str, object]:
         cluster.start(name)
     env = {**os.environ, "NATS_URL": cluster.url, "BASIC_MODEL": str(model),
            "MODELS_OFFLINE": "true", "CACHE_ENABLED": "false"}  # fmt: skip
+    await set_up(cluster.url, {**env, **SETTINGS})  # the operator's, three replicas each
     hosts = {h: scaler(env, h, root / f"{h}.log") for h in ("host-a", "host-b")}
-    client = await connect(user(cluster.url, "client"), "bench-client")
-    reader = await connect(user(cluster.url, "translator"), "bench-reader")
+    client = await connect(settings_as(cluster.url, Role.CLIENT), "bench-client", Role.CLIENT)
+    reader = await connect(settings_as(cluster.url, Role.OPERATOR), "bench-reader", Role.OPERATOR)
     faults: list[tuple[float, str]] = []
     try:
         with anyio.fail_after(300):  # both hosts' workers ready
@@ -140,7 +140,7 @@ async def run(duration: float, rate: float, root: Path) -> dict[str, object]:
             await load.send(i)
             await anyio.sleep(max(started + (i + 1) / rate - time.monotonic(), 0))
         elapsed = time.monotonic() - started
-        results = await read_results(reader, len(load.sent), timeout=180)
+        results = await read_results(client, len(load.sent), timeout=180)  # APP's copy
     finally:
         await client.close()
         await reader.close()

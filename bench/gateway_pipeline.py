@@ -25,7 +25,7 @@ from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType, StreamConf
 from bench.common import machine, start_worker, wait_ready
 from translator.bus.connection import connect
 from translator.bus.embedded import EmbeddedNats
-from translator.bus.topology import ensure_topology
+from translator.bus.topology import setup_topology
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import Pool
 from translator.inference.models import ECHO_MODEL_ID
@@ -167,7 +167,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as store, EmbeddedNats(Path(store)) as server:
         settings = TranslatorSettings(nats_url=server.url)
         nc = await connect(settings, "bench")
-        await ensure_topology(nc.jetstream(), settings)
+        await setup_topology(nc.jetstream(), settings)
         raw = await raw_nats(server.url, args.requests)
         env = {
             "NATS_URL": server.url,

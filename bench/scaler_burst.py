@@ -26,7 +26,7 @@ from bench.common import ROOT, machine, random_model, requests
 from translator.bus.client import submit
 from translator.bus.connection import connect
 from translator.bus.embedded import EmbeddedNats
-from translator.bus.topology import ensure_topology
+from translator.bus.topology import setup_topology
 from translator.contracts.messages import ScalingEvent, TranslationResult
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import SCALING_EVENTS
@@ -39,7 +39,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         model = random_model(ROOT / ".data" / "bench-models", 20)
         settings = TranslatorSettings(nats_url=server.url)
         nc = await connect(settings, "bench-burst")
-        await ensure_topology(nc.jetstream(), settings)
+        await setup_topology(nc.jetstream(), settings)
         inbox = nc.new_inbox()
         results: dict[str, tuple[float, str]] = {}
         ups: list[tuple[float, ScalingEvent]] = []

@@ -24,7 +24,7 @@ from bench.edge_faults import Gateway
 from tests.support import free_port, start_module
 from translator.bus.connection import connect
 from translator.bus.embedded import EmbeddedNats
-from translator.bus.topology import ensure_topology
+from translator.bus.topology import setup_topology
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import Pool
 from translator.inference.models import ECHO_MODEL_ID
@@ -73,7 +73,7 @@ async def run(count: int, root: Path) -> dict[str, object]:
     with EmbeddedNats(root / "nats") as server:
         settings = TranslatorSettings(nats_url=server.url)
         nc = await connect(settings, "bench")
-        await ensure_topology(nc.jetstream(), settings)
+        await setup_topology(nc.jetstream(), settings)
         env = {
             **os.environ, "NATS_URL": server.url, "BASIC_MODEL": ECHO_MODEL_ID,
             "LOG_LEVEL": "WARNING", "ZMQ_BIND_HOST": "127.0.0.1", "ZMQ_HEALTH_PORT": "0",

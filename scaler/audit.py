@@ -24,7 +24,7 @@ from nats.aio.client import Client
 from nats.js.errors import APIError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from translator.bus.buckets import durable_bucket
+from translator.bus.buckets import open_bucket
 from translator.contracts.messages import StoreWatermark, encode
 from translator.contracts.subjects import AUDIT_BUCKET, WORKERS_CONSUMER, Pool, request_stream
 
@@ -122,9 +122,7 @@ class StoreAudit:
     async def check(self) -> list[Loss]:
         async with self._lock:
             if self._bucket is None:
-                self._bucket = await durable_bucket(
-                    self.nc.jetstream(), AUDIT_BUCKET, self.replicas
-                )
+                self._bucket = await open_bucket(self.nc.jetstream(), AUDIT_BUCKET)
             losses = []
             for pool in Pool:
                 now = await watermark(self.nc, pool)

@@ -16,7 +16,8 @@ async def run(settings: ScalerSettings) -> int:
     from scaler.metrics import ScalerReadiness
     from scaler.service import serve
     from translator.bus.connection import connect
-    from translator.bus.topology import ensure_topology
+    from translator.bus.topology import verify_topology
+    from translator.contracts.subjects import Role
     from translator.runtime.signals import stop_on_signal
 
     readiness = ScalerReadiness()
@@ -25,8 +26,8 @@ async def run(settings: ScalerSettings) -> int:
     async with anyio.create_task_group() as tg:
         tg.start_soon(stop_on_signal, stop.set)
         await tg.start(health.serve, settings.health_host, settings.scaler_health_port)
-        nc = await connect(settings, "scaler")
-        await ensure_topology(nc.jetstream(), settings)
+        nc = await connect(settings, "scaler", Role.SCALER)
+        await verify_topology(nc.jetstream(), settings)
         scaler = await serve(settings, nc, stop, readiness)
         tg.cancel_scope.cancel()
     await nc.drain()

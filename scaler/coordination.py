@@ -29,9 +29,9 @@ from translator.contracts.subjects import LEADER_KEY, SCALER_HOST_PREFIX, SCALER
 log = logging.getLogger(__name__)
 
 
-async def scalers_bucket(js: JetStreamContext, ttl: float, replicas: int) -> KeyValue:
-    """The bucket; its TTL is the lease's."""
-    return await buckets.bucket(js, SCALERS_BUCKET, ttl, replicas)
+async def scalers_bucket(js: JetStreamContext) -> KeyValue:
+    """The bucket; its TTL is the lease's (SCALER_LEASE_TTL, set up with it)."""
+    return await buckets.open_bucket(js, SCALERS_BUCKET)
 
 
 class Coordination:

@@ -307,19 +307,18 @@ async def serve(
 ) -> Scaler:
     """Run the scaler and its workers until `stop` is set; then stop every worker. `started`
     is called once the store audit has run and the first workers are on their way."""
-    await heartbeat.heartbeat_bucket(
-        nc.jetstream(), settings.heartbeat_ttl, settings.stream_replicas
-    )
+    await heartbeat.heartbeat_bucket(nc.jetstream())  # there, or the scaler does not start
     env = {
         "NATS_URL": settings.nats_url or "",
         "HOST_NAME": settings.host_name,
         "TORCH_THREADS": str(settings.worker_threads),  # threads x workers within the cores
+        **settings.worker_credentials(),  # the workers' own NATS user, never the scaler's
     }
     supervisor = Supervisor(env=env, grace=settings.worker_stop_grace)
     scaler = readiness.scaler = Scaler(settings, nc, supervisor)
     if not settings.observe_only:
         js = nc.jetstream()
-        bucket = await scalers_bucket(js, settings.lease_ttl, settings.stream_replicas)
+        bucket = await scalers_bucket(js)
         scaler.coordination = Coordination(js, bucket, settings.host_name)
     try:
         async with anyio.create_task_group() as tg:

@@ -18,7 +18,6 @@ class ScalerSettings(TranslatorSettings):
     # orchestrator scales them), report every worker of every host, and raise alerts
     scaler_mode: Literal["supervise", "observe"] = "supervise"
     enable_dynamic_scaling: bool = True
-    scaling_check_interval: float = Field(default=30.0, gt=0)
     translation_workers: int = Field(default=60, ge=1)
     max_normal_workers: int = Field(default=40, ge=0)
     max_any_workers: int = Field(default=20, ge=0)
@@ -47,10 +46,12 @@ class ScalerSettings(TranslatorSettings):
     host_memory_fraction: float = Field(default=0.8, gt=0, le=1)
     worker_rss_estimate_mb: float = Field(default=800.0, gt=0)
     metrics_interval: float = Field(default=1.0, gt=0)
-    # the leader's lease and the hosts' announcements expire after this (unset: 3 checks)
-    scaler_lease_ttl: float | None = Field(default=None, gt=0)
     scaler_health_port: int = Field(default=8001, ge=0, le=65535)
-    health_host: str = "0.0.0.0"
+    health_host: str = "127.0.0.1"
+    # the NATS user its workers connect as (the `translator` user of deploy/nats): handed to them
+    # in place of the scaler's own credentials; unset, they connect as the scaler does
+    worker_nats_user: str | None = None
+    worker_nats_password: str | None = None
 
     @property
     def worker_threads(self) -> int:
@@ -58,9 +59,16 @@ class ScalerSettings(TranslatorSettings):
         initial = self.initial_workers(Pool.NORMAL) + self.initial_workers(Pool.ANY)
         return self.torch_threads or capacity.default_threads(capacity.host_cores(), initial)
 
-    @property
-    def lease_ttl(self) -> float:
-        return self.scaler_lease_ttl or 3 * self.scaling_check_interval
+    def worker_credentials(self) -> dict[str, str]:
+        """What a worker's environment holds for NATS in place of the scaler's own."""
+        if not self.worker_nats_user:
+            return {}
+        return {
+            "NATS_USER": self.worker_nats_user,
+            "NATS_PASSWORD": self.worker_nats_password or "",
+            "NATS_TOKEN": "",
+            "NATS_CREDS": "",
+        }
 
     @property
     def observe_only(self) -> bool:

@@ -10,21 +10,11 @@ from pathlib import Path
 
 from nats.js import JetStreamContext
 
-from tests.support import ROOT, free_port
+from tests.deployed_nats import DEPLOY_NATS, PASSWORDS, ROUTE_PASSWORD, local_config
+from tests.support import free_port
 from translator.bus.embedded import EmbeddedNats
 
 NODES = ("n1", "n2", "n3")
-DEPLOY_NATS = ROOT / "deploy" / "nats"
-PASSWORDS = {
-    "TRANSLATOR_NATS_PASSWORD": "t-secret",
-    "ZMQ_COMPAT_NATS_PASSWORD": "z-secret",
-    "CLIENT_NATS_PASSWORD": "c-secret",
-}
-
-
-def as_user(env: dict[str, str], user: str) -> dict[str, str]:
-    password = PASSWORDS[f"{user.upper()}_NATS_PASSWORD"]
-    return {**env, "NATS_USER": user, "NATS_PASSWORD": password}
 
 
 class NatsCluster:
@@ -41,26 +31,29 @@ class NatsCluster:
 
     def _config(self, name: str) -> Path:
         """The deployed files (deploy/nats/cluster.conf including nats.conf), with this node's
-        store, its route port and the routes on loopback, and no fixed monitoring port."""
+        store, its route port on loopback, and no fixed monitoring port."""
         node = self.root / name
         node.mkdir(parents=True, exist_ok=True)
-        single = (DEPLOY_NATS / "nats.conf").read_text()
-        single = single.replace("store_dir: /data", f'store_dir: "{node / "jetstream"}"')
-        (node / "nats.conf").write_text(single.replace("http_port: 8222", ""))
+        local_config(node)
         cluster = (DEPLOY_NATS / "cluster.conf").read_text()
         cluster = cluster.replace(
             "listen: 0.0.0.0:6222", f"listen: 127.0.0.1:{self.route_ports[name]}"
         )
-        for index, other in enumerate(NODES, start=1):
-            cluster = cluster.replace(
-                f"nats-route://nats-{index}:6222",
-                f"nats-route://127.0.0.1:{self.route_ports[other]}",
-            )
         (node / "cluster.conf").write_text(cluster)
         return node / "cluster.conf"
 
+    def routes(self, password: str = ROUTE_PASSWORD) -> dict[str, str]:
+        """The routes' URLs, as the environment gives them to cluster.conf."""
+        return {
+            f"NATS_ROUTE_{index}": f"nats-route://route:{password}@127.0.0.1:{self.route_ports[n]}"
+            for index, n in enumerate(NODES, start=1)
+        }
+
     def start(self, name: str) -> None:
-        env = {**PASSWORDS, "NATS_SERVER_NAME": name}
+        env = {
+            **PASSWORDS, **self.routes(), "NATS_ROUTE_PASSWORD": ROUTE_PASSWORD,
+            "NATS_SERVER_NAME": name,
+        }  # fmt: skip
         node = EmbeddedNats(
             self.root / name, port=self.client_ports[name], config=self._config(name), env=env,
             timeout=60,

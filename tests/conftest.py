@@ -9,7 +9,7 @@ from nats.aio.client import Client
 from tests.support import Models
 from translator.bus.connection import connect
 from translator.bus.embedded import EmbeddedNats
-from translator.bus.topology import ensure_topology
+from translator.bus.topology import setup_topology
 from translator.contracts.settings import TranslatorSettings
 from translator.inference import randomweights
 from translator.runtime import logs
@@ -68,6 +68,6 @@ def settings(nats_server: EmbeddedNats, models: Models) -> TranslatorSettings:
 @pytest.fixture
 async def nc(settings: TranslatorSettings) -> AsyncIterator[Client]:
     client = await connect(settings, "tests")
-    await ensure_topology(client.jetstream(), settings)
+    await setup_topology(client.jetstream(), settings)
     yield client
     await client.close()

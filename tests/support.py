@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -9,10 +10,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import anyio
 from nats.aio.client import Client
@@ -20,6 +23,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from translator.bus import heartbeat
 from translator.bus.connection import connect
+from translator.bus.topology import setup_topology
 from translator.contracts.messages import (
     TranslationRequest,
     TranslationResult,
@@ -33,12 +37,15 @@ from translator.contracts.subjects import (
     HEADER_REPLY_TO,
     WORKERS_CONSUMER,
     Pool,
+    Role,
     request_stream,
     request_subject,
 )
 from zmq_compat.settings import ShimSettings
 
 ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("zmq_compat", "scaler")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,44 @@ def worker_env(nats_url: str, models: Models, **overrides: object) -> dict[str, 
     return env
 
 
+def settings_of(env: dict[str, str]) -> TranslatorSettings:
+    """The settings `env` alone makes (not this process's environment)."""
+    fields = TranslatorSettings.model_fields
+    return TranslatorSettings.model_validate(
+        {key.lower(): value for key, value in env.items() if key.lower() in fields}
+    )
+
+
+def run_apart(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """`await work()` on an event loop of its own, in a thread: from synchronous code (a
+    fixture, a process helper) whatever the caller runs."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, work()).result()
+
+
+def set_up(env: dict[str, str]) -> None:
+    """The operator's set-up (`translator setup`) with the settings of `env`, before a service
+    that only checks the topology starts. Skipped where `env` names a NATS user: a test of the
+    shipped users sets up as the operator itself."""
+    if "NATS_USER" in env or not env.get("NATS_URL"):
+        return
+    settings = settings_of(env)
+
+    async def go() -> None:
+        nc = await connect(settings, "tests-setup", Role.OPERATOR)
+        try:
+            await setup_topology(nc.jetstream(), settings)
+        finally:
+            await nc.close()
+
+    run_apart(go)
+
+
 def start_module(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`python -m <args>` as a real subprocess, its output appended to `log`."""
+    """`python -m <args>` as a real subprocess, its output appended to `log`; a service (worker,
+    shim, scaler) after the set-up of the topology it checks."""
+    if args[0] in SERVICES or args[:2] == ["translator", "worker"]:
+        set_up(env)
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
@@ -84,13 +127,18 @@ def start_worker(env: dict[str, str], pool: Pool, log: Path) -> subprocess.Popen
 
 
 async def wait_for_heartbeat(
-    nc: Client, pid: int, timeout: float = 60.0, **fields: object
+    nc: Client,
+    pid: int,
+    timeout: float = 60.0,
+    where: Callable[[WorkerHeartbeat], bool] = lambda beat: True,
+    **fields: object,
 ) -> WorkerHeartbeat:
-    """The first heartbeat of worker `pid` whose fields match (e.g. state="ready")."""
+    """The first heartbeat of worker `pid` whose fields match (e.g. state="ready"), and `where`."""
     with anyio.fail_after(timeout):
         while True:
             for beat in await heartbeat.read_all(nc.jetstream()):
-                if beat.pid == pid and all(getattr(beat, k) == v for k, v in fields.items()):
+                matches = all(getattr(beat, k) == v for k, v in fields.items())
+                if beat.pid == pid and matches and where(beat):
                     return beat
             await anyio.sleep(0.05)
 
@@ -202,6 +250,15 @@ def logged_port(log: Path, what: str, timeout: float = 60) -> int:
             return int(match.group(1))
         time.sleep(0.05)
     raise AssertionError(log.read_text()[-3000:])
+
+
+def wait_logged(log: Path, text: str, timeout: float = 60) -> None:
+    """Until `text` is in `log` (a process says it is ready)."""
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not logged:\n{log.read_text()[-3000:]}")
+        time.sleep(0.05)
 
 
 def http_port(log: Path) -> int:

@@ -11,7 +11,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.cluster import PASSWORDS, as_user, leader, nats_cluster
+from tests.cluster import leader, nats_cluster
+from tests.deployed_nats import as_user, set_up, settings_as
 from tests.support import (
     Models,
     collect_results,
@@ -27,23 +28,18 @@ from tests.test_health import health_port, wait_status
 from tests.test_metrics import value, wait_metric
 from translator.bus.connection import connect
 from translator.bus.retry import patiently
-from translator.contracts.settings import NatsSettings
 from translator.contracts.subjects import (
     HEARTBEAT_BUCKET,
     RESULTS_STREAM,
     SCALERS_BUCKET,
     Pool,
+    Role,
     request_stream,
 )
 
 pytestmark = pytest.mark.anyio
 REPLY = "translate.result.cluster"
 N = 120
-
-
-def settings(url: str, user: str) -> NatsSettings:
-    password = PASSWORDS[f"{user.upper()}_NATS_PASSWORD"]
-    return NatsSettings(nats_url=url, nats_user=user, nats_password=password)
 
 
 async def test_a_three_node_cluster_loses_a_leader_node_and_nothing_is_lost(
@@ -57,9 +53,10 @@ async def test_a_three_node_cluster_loses_a_leader_node_and_nothing_is_lost(
             HEARTBEAT_TTL=4,
         )  # fmt: skip
         log = tmp_path / "scaler.log"
-        scaler = start_scaler(as_user(env, "translator"), log)
-        nc = await connect(settings(cluster.url, "translator"), "tests-reader")
-        client = await connect(settings(cluster.url, "client"), "tests-client")
+        await set_up(cluster.url, env)  # the operator's, with three replicas of everything
+        scaler = start_scaler(as_user(env, Role.SCALER), log)
+        nc = await connect(settings_as(cluster.url, Role.OPERATOR), "tests-reader", Role.OPERATOR)
+        client = await connect(settings_as(cluster.url, Role.CLIENT), "tests-client", Role.CLIENT)
         try:
             assert health_port(log) == http
             await wait_status(http, "/ready", 200, timeout=120)
@@ -77,7 +74,8 @@ async def test_a_three_node_cluster_loses_a_leader_node_and_nothing_is_lost(
                 await patiently(f"publishing {i}", partial(publish_request, client, req, REPLY))
                 await anyio.sleep(1 / 30)
             cluster.start(victim)
-            results = await collect_results(nc, REPLY, N, timeout=120)
+            # the application's own copy (its account's stream), as it reads them
+            results = await collect_results(client, REPLY, N, timeout=120)
             assert sorted(r.task_id for r in results) == sorted(r.task_id for r in sent)
             assert all(r.status == "ok" for r in results)
             await anyio.sleep(2)  # a redelivered request would store a second result by now

@@ -1,5 +1,6 @@
-"""deploy/nats/nats.conf with the real nats-server: each service works with its own user, and a
-user cannot do what it does not need."""
+"""deploy/nats/nats.conf with the real nats-server: the operator sets up, each service works with
+its own user, and the application in its account; the attacks on each boundary are in
+tests/test_nats_boundaries.py."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import nats
 import nats.errors
 import pytest
 
+from tests.deployed_nats import as_user, connected_as, deployed_nats, set_up
 from tests.gateway import gateway, shim
 from tests.support import (
-    ROOT,
     Models,
     free_port,
     http_port,
@@ -24,52 +25,28 @@ from tests.support import (
     worker_env,
 )
 from tests.test_health import health_port, wait_status
-from translator.bus.embedded import EmbeddedNats
 from translator.contracts.messages import StoreWatermark
-from translator.contracts.subjects import AUDIT_BUCKET, Pool, request_stream
+from translator.contracts.subjects import AUDIT_BUCKET, Pool, Role, request_stream
 
 pytestmark = pytest.mark.anyio
-CONFIG = ROOT / "deploy" / "nats" / "nats.conf"
-PASSWORDS = {
-    "TRANSLATOR_NATS_PASSWORD": "t-secret",
-    "ZMQ_COMPAT_NATS_PASSWORD": "z-secret",
-    "CLIENT_NATS_PASSWORD": "c-secret",
-}
-
-
-def local_config(tmp_path: Path) -> Path:
-    """The deployed file, with a temporary store and without the fixed monitoring port."""
-    text = CONFIG.read_text()
-    assert "store_dir: /data" in text
-    assert "http_port: 8222" in text
-    text = text.replace("store_dir: /data", f"store_dir: {tmp_path / 'store'}")
-    path = tmp_path / "nats.conf"
-    path.write_text(text.replace("http_port: 8222", ""))
-    return path
-
-
-def as_user(env: dict[str, str], user: str) -> dict[str, str]:
-    password = PASSWORDS[f"{user.upper()}_NATS_PASSWORD"]
-    return {**env, "NATS_USER": user, "NATS_PASSWORD": password}
 
 
 async def test_each_service_works_with_its_own_user_and_no_more(
     models: Models, tmp_path: Path
 ) -> None:
     log = tmp_path / "log"
-    config = local_config(tmp_path)
-    with EmbeddedNats(tmp_path / "nats", config=config, env=PASSWORDS) as server:
-        translator = await nats.connect(server.url, user="translator", password="t-secret")
+    with deployed_nats(tmp_path) as (server, _):
         http = free_port()
         scaler_env = worker_env(
             server.url, models, NORMAL_WORKERS=1, ANY_WORKERS=0, SCALING_CHECK_INTERVAL=0.5,
             SCALER_HEALTH_PORT=http,
         )  # fmt: skip
-        scaler = start_scaler(as_user(scaler_env, "translator"), tmp_path / "scaler.log")
+        await set_up(server.url, scaler_env)
+        scaler = start_scaler(as_user(scaler_env, Role.SCALER), tmp_path / "scaler.log")
         try:
             assert health_port(tmp_path / "scaler.log") == http
-            await wait_status(http, "/ready", 200)  # its worker runs as `translator` too
-            with shim(as_user(shim_env(server.url), "zmq_compat"), log) as ports:
+            await wait_status(http, "/ready", 200)  # its worker runs as `translator`
+            with shim(as_user(shim_env(server.url), Role.SHIM), log) as ports:
                 async with gateway(ports) as gw:
                     results = await gw.results_for(await gw.request("Hello", ["fr", "de"]))
                 # the HTTP API, as zmq_compat: a translation, and a detection the workers
@@ -80,34 +57,33 @@ async def test_each_service_works_with_its_own_user_and_no_more(
                     ask = {"q": "Hello everyone", "source": "en", "target": "de"}
                     translated = await api.post("/translate", json=ask)
                     detected = await api.post("/detect", json={"q": "Bonjour à tous, ça va ?"})
-            client = as_user(worker_env(server.url, models), "client")
+            client = as_user(worker_env(server.url, models), Role.CLIENT)
             translate = ["submit", "Hi", "--from", "en", "--to", "fr"]
             submit = await anyio.run_process(
                 [sys.executable, "-m", "translator", *translate], env=client, check=False
             )
+            operator = as_user(worker_env(server.url, models), Role.OPERATOR)
             status = await anyio.run_process(
-                [sys.executable, "-m", "translator", "status"], env=client, check=False
+                [sys.executable, "-m", "translator", "status"], env=operator, check=False
             )
         finally:
             assert stop_process(scaler) == 0
         scaler_log = (tmp_path / "scaler.log").read_text()
         assert "leads the pool-wide scaling decisions" in scaler_log  # its lease, in its bucket
-        assert "Permissions Violation" not in scaler_log
+        assert "permissions violation" not in scaler_log.lower()
+        assert "permissions violation" not in log.read_text().lower()
         assert "skipped" not in scaler_log  # neither a store audit nor a scaling check
-        audit = await translator.jetstream().key_value(AUDIT_BUCKET)  # the store audit's marks
-        for pool in Pool:
-            mark = StoreWatermark.model_validate_json((await audit.get(request_stream(pool))).value)
-            assert mark.stream == request_stream(pool)
-
-        shim_user = await nats.connect(server.url, user="zmq_compat", password="z-secret")
+        async with connected_as(server.url, Role.OPERATOR) as operator_nc:
+            audit = await operator_nc.jetstream().key_value(AUDIT_BUCKET)  # the audit's marks
+            for pool in Pool:
+                entry = await audit.get(request_stream(pool))
+                assert StoreWatermark.model_validate_json(entry.value or b"").stream == (
+                    request_stream(pool)
+                )
+        shim_user = await nats.connect(server.url, user="zmq_compat", password="zmq_compat-secret")
         with pytest.raises(nats.errors.TimeoutError):  # a permissions violation: no answer
             await shim_user.jetstream().publish("translate.result.forged", b"{}", timeout=1)
-        reader = await nats.connect(server.url, user="client", password="c-secret")
-        with pytest.raises(nats.errors.TimeoutError):
-            await reader.jetstream().delete_stream(request_stream(Pool.NORMAL))
-        assert (await translator.jetstream().stream_info(request_stream(Pool.NORMAL))).config
-        for nc in (translator, shim_user, reader):
-            await nc.close()
+        await shim_user.close()
 
     assert {m["type"] for m in results.values()} == {"translation_completed"}
     assert translated.status_code == 200, translated.text
@@ -117,3 +93,20 @@ async def test_each_service_works_with_its_own_user_and_no_more(
     assert b'"status":"ok"' in submit.stdout
     assert status.returncode == 0, status.stderr.decode()[-2000:]
     assert status.stdout.decode().splitlines()[0].split()[:2] == ["pool", "queue"]
+
+
+async def test_a_service_refuses_to_start_on_a_topology_nobody_set_up(
+    models: Models, tmp_path: Path
+) -> None:
+    """The services only check the topology (their users may not create it): without the
+    operator's set-up, a worker says what is missing and who makes it, and exits."""
+    with deployed_nats(tmp_path) as (server, _):
+        env = as_user(worker_env(server.url, models), Role.WORKER)
+        done = await anyio.run_process(
+            [sys.executable, "-m", "translator", "worker", "--pool", "normal"],
+            env=env, check=False,
+        )  # fmt: skip
+    said = done.stderr.decode() + done.stdout.decode()
+    assert done.returncode == 1, said[-2000:]
+    assert "does not exist" in said
+    assert "translator setup" in said

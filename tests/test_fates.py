@@ -15,7 +15,7 @@ from nats.aio.msg import Msg
 
 from tests.support import request
 from translator.bus.client import submit
-from translator.bus.topology import ensure_topology
+from translator.bus.topology import setup_topology
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import WORKERS_CONSUMER, Pool, request_stream, request_subject
 from translator.worker import fates as fates_module
@@ -35,7 +35,7 @@ def _fates(settings: TranslatorSettings, nc: Client) -> Fates:
 
 async def _messages(nc: Client, settings: TranslatorSettings, count: int = 1):  # type: ignore[no-untyped-def]
     js = nc.jetstream()
-    await ensure_topology(js, settings)
+    await setup_topology(js, settings)
     for i in range(count):
         await submit(nc, request(text=f"Hello {i}"), "translate.result.fates")
     sub = await js.pull_subscribe_bind(WORKERS_CONSUMER, request_stream(Pool.NORMAL))

@@ -18,8 +18,7 @@ def beat(worker: str, pid: int) -> WorkerHeartbeat:
 
 async def test_read_all_lists_live_workers_and_leaves_no_consumer_behind(nc: Client) -> None:
     js = nc.jetstream()
-    assert await heartbeat.read_all(js) == []  # no bucket yet
-    bucket = await heartbeat.heartbeat_bucket(js, ttl=10)
+    bucket = await heartbeat.heartbeat_bucket(js)  # made by the set-up (the fixture's)
     assert await heartbeat.read_all(js) == []  # an empty bucket
     await heartbeat.publish(bucket, beat("w/1", 11))
     await heartbeat.publish(bucket, beat("w2", 12))
@@ -34,7 +33,7 @@ async def test_read_all_lists_live_workers_and_leaves_no_consumer_behind(nc: Cli
 
 async def test_read_tells_a_clean_stop_from_a_worker_that_vanished(nc: Client) -> None:
     js = nc.jetstream()
-    bucket = await heartbeat.heartbeat_bucket(js, ttl=10)
+    bucket = await heartbeat.heartbeat_bucket(js)
     await heartbeat.publish(bucket, beat("stops.cleanly", 21))
     await heartbeat.publish(bucket, beat("keeps-going", 22))
     await heartbeat.remove(bucket, "normal", "stops.cleanly")

@@ -15,10 +15,10 @@ from typing import Any
 
 import anyio
 import jsonschema
-import nats
 import pytest
 from nats.aio.client import Client
 
+from tests.deployed_nats import as_user, connected_as, deployed_nats, password, set_up
 from tests.support import (
     ROOT,
     Models,
@@ -28,12 +28,11 @@ from tests.support import (
     worker_env,
 )
 from tests.test_bad_input import read_dead_letters
-from tests.test_deploy_nats import PASSWORDS, as_user, local_config
-from translator.bus.embedded import EmbeddedNats
 from translator.contracts.subjects import (
     EVENTS_STREAM,
     RESULTS_STREAM,
     Pool,
+    Role,
     request_stream,
 )
 
@@ -50,7 +49,7 @@ def run_js_client(url: str) -> dict[str, Any]:
         "run `npm ci --prefix tests/js` (make test does)"
     )
     env = {"PATH": "/usr/bin:/bin", "NATS_URL": url, "NATS_USER": "client"}
-    env["NATS_PASSWORD"] = PASSWORDS["CLIENT_NATS_PASSWORD"]
+    env["NATS_PASSWORD"] = password(Role.CLIENT)
     done = subprocess.run(
         [node, str(JS / "client.mjs")], env=env, capture_output=True, timeout=170, check=False
     )
@@ -79,20 +78,20 @@ def assert_result(seen: dict[str, Any], sent: dict[str, Any], status: str) -> di
 async def test_a_nats_js_client_following_the_docs_sees_every_promise_hold(
     models: Models, tmp_path: Path
 ) -> None:
-    with EmbeddedNats(tmp_path / "nats", config=local_config(tmp_path), env=PASSWORDS) as server:
-        translator = await nats.connect(server.url, user="translator", password="t-secret")
-        env = as_user(worker_env(server.url, models), "translator")
+    with deployed_nats(tmp_path) as (server, _):
+        env = as_user(worker_env(server.url, models), Role.WORKER)
+        await set_up(server.url, env)  # the operator's, and the application's results stream
         log = tmp_path / "worker.log"
         worker = start_worker(env, Pool.NORMAL, log)
-        try:
-            await wait_for_heartbeat(translator, worker.pid, state="ready")
-            seen = await anyio.to_thread.run_sync(run_js_client, server.url)
-            letters = await read_dead_letters(translator, 2)  # the invalid one, the abuse
-            stored = await _stored(translator)
-        finally:
-            assert stop_process(worker) == 0
-        await translator.close()
-    assert "Permissions Violation" not in log.read_text()
+        async with connected_as(server.url, Role.OPERATOR) as operator:
+            try:
+                await wait_for_heartbeat(operator, worker.pid, state="ready")
+                seen = await anyio.to_thread.run_sync(run_js_client, server.url)
+                letters = await read_dead_letters(operator, 2)  # the invalid one, the abuse
+                stored = await _stored(operator)
+            finally:
+                assert stop_process(worker) == 0
+    assert "permissions violation" not in log.read_text().lower()
 
     # JetStream, results on an inbox: one per target, each with its Nats-Msg-Id
     sent = seen["jetstream"]["sent"]

@@ -33,7 +33,7 @@ from tests.support import (
     worker_env,
 )
 from translator.bus.embedded import EmbeddedNats
-from translator.bus.topology import ensure_topology
+from translator.bus.topology import setup_topology
 from translator.contracts.messages import Alert, StoreWatermark, decode_request
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import (
@@ -114,7 +114,7 @@ async def test_a_damaged_block_gives_one_error_line_and_one_alert_with_the_count
     server = EmbeddedNats(store, port=port).start()
     try:
         nc = await connected(server.url)
-        await ensure_topology(nc.jetstream(), TranslatorSettings(nats_url=server.url))
+        await setup_topology(nc.jetstream(), TranslatorSettings(nats_url=server.url))
         for i in range(count):
             await publish_request(nc, request(f"request {i} " + "x" * 200), "_INBOX.nobody")
         assert await observer(nc).audit.check() == []  # the watermark: 1-100 stored

@@ -10,7 +10,7 @@ from tests.support import Models, collect_results, request, running_worker, work
 from translator.bus.client import submit
 from translator.bus.connection import connect
 from translator.bus.embedded import EmbeddedNats
-from translator.bus.topology import ensure_topology
+from translator.bus.topology import setup_topology
 from translator.contracts.errors import PoolFull
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import WORKERS_CONSUMER, Pool, request_stream
@@ -23,7 +23,7 @@ async def test_a_full_pool_refuses_new_requests_and_keeps_what_is_queued(
 ) -> None:
     small = settings.model_copy(update={"normal_pool_size": 3})
     nc = await connect(small, "test")
-    await ensure_topology(nc.jetstream(), small)
+    await setup_topology(nc.jetstream(), small)
     queued = [request(text=f"queued {i}") for i in range(3)]
     for req in queued:
         await submit(nc, req, "translate.result.full")
@@ -41,12 +41,12 @@ async def test_a_full_pool_refuses_new_requests_and_keeps_what_is_queued(
 async def test_changed_limits_are_applied_on_restart(settings: TranslatorSettings) -> None:
     nc = await connect(settings, "test")
     js = nc.jetstream()
-    await ensure_topology(js, settings)
+    await setup_topology(js, settings)
     changed = settings.model_copy(
         update={"normal_pool_size": 50, "any_pool_size": 7, "ack_wait": 9.0, "max_deliver": 2}
     )
-    await ensure_topology(js, changed)
-    await ensure_topology(js, changed)  # a second start changes nothing
+    await setup_topology(js, changed)
+    await setup_topology(js, changed)  # a second start changes nothing
 
     normal = await js.stream_info(request_stream(Pool.NORMAL))
     any_ = await js.stream_info(request_stream(Pool.ANY))
@@ -65,7 +65,7 @@ async def test_queued_requests_survive_a_nats_restart(
     with EmbeddedNats(store) as first:
         before = settings.model_copy(update={"nats_url": first.url})
         nc = await connect(before, "test")
-        await ensure_topology(nc.jetstream(), before)
+        await setup_topology(nc.jetstream(), before)
         for req in queued:
             await submit(nc, req, "translate.result.persist")
         await nc.close()

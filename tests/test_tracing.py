@@ -136,10 +136,10 @@ def memory_spans() -> Iterator[InMemorySpanExporter]:
 async def test_submit_carries_the_producer_span_context_in_the_nats_headers(
     nc: Client, memory_spans: InMemorySpanExporter
 ) -> None:
-    from translator.bus.topology import ensure_topology
+    from translator.bus.topology import setup_topology
     from translator.contracts.settings import TranslatorSettings
 
-    await ensure_topology(nc.jetstream(), TranslatorSettings())
+    await setup_topology(nc.jetstream(), TranslatorSettings())
     req = request(text="Bonjour")
     with tracing.tracer().start_as_current_span("caller"):
         await submit(nc, req, "translate.result.test")

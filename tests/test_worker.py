@@ -145,12 +145,12 @@ async def test_a_killed_workers_batch_is_answered_within_seconds_with_the_defaul
     import time
 
     from translator.bus.connection import connect
-    from translator.bus.topology import ensure_topology
+    from translator.bus.topology import setup_topology
     from translator.contracts.settings import TranslatorSettings
 
     defaults = TranslatorSettings(nats_url=nats_server.url)
     nc = await connect(defaults, "tests")
-    await ensure_topology(nc.jetstream(), defaults)
+    await setup_topology(nc.jetstream(), defaults)
     consumer = await nc.jetstream().consumer_info("TRANSLATE_NORMAL", "workers")
     assert consumer.config.ack_wait == defaults.ack_wait == 6.0
     env = worker_env(nats_server.url, models, BASIC_MODEL=models.slow_t5, BATCH_SIZE=8)

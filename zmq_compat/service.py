@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Iterator
 
 import anyio
@@ -16,7 +17,8 @@ from translator.api.app import ENDPOINTS, build_app
 from translator.api.operations import Api
 from translator.api.relay import Relay
 from translator.bus.connection import connect
-from translator.bus.topology import ensure_topology
+from translator.bus.topology import verify_topology
+from translator.contracts.subjects import Role
 from translator.inference.catalog import Catalog
 from translator.runtime import http, telemetry
 from translator.runtime.health import HealthServer
@@ -35,6 +37,7 @@ class Readiness:
         self.nc: Client | None = None
         self.shim: Shim | None = None
         self.api: Api | None = None
+        self.relay: Relay | None = None
 
     def check(self) -> tuple[bool, dict[str, object]]:
         connected = self.nc is not None and self.nc.is_connected
@@ -44,7 +47,8 @@ class Readiness:
     def collect(self) -> Iterator[Metric]:
         """/metrics: the requests and results by outcome, every outcome from 0."""
         yield telemetry.service_info("zmq_compat")
-        counts = self.shim.counts if self.shim else dict.fromkeys(OUTCOMES, 0)
+        counts = Counter(self.shim.counts if self.shim else dict.fromkeys(OUTCOMES, 0))
+        counts["foreign"] += self.relay.refused if self.relay else 0  # the API's inbox too
         rows = [((outcome,), float(n)) for outcome, n in counts.items()]
         yield telemetry.counter(
             "zmq_compat_requests", "Gateway requests and results, by outcome", ["outcome"], rows
@@ -70,7 +74,7 @@ class Readiness:
 async def run(settings: ShimSettings) -> int:
     readiness = Readiness()
     health = HealthServer(readiness.check, telemetry.endpoint(readiness, settings.metrics_enabled))
-    relay = Relay(settings.api_timeout)
+    relay = readiness.relay = Relay(settings.api_timeout)
     if settings.http_api_enabled:
         readiness.api = Api(settings, relay, Catalog.of(settings))
     app = build_app(readiness.api, health.routes())
@@ -89,9 +93,9 @@ async def run(settings: ShimSettings) -> int:
             "HTTP API, health and metrics" if readiness.api else "health and metrics",
         )  # fmt: skip
         readiness.nc = nc = await connect(
-            settings, f"zmq-compat-{settings.zmq_shim_name}", buffered=False
+            settings, f"zmq-compat-{settings.zmq_shim_name}", Role.SHIM, buffered=False
         )
-        await ensure_topology(nc.jetstream(), settings)
+        await verify_topology(nc.jetstream(), settings)
         await relay.start(nc)
         shim = Shim(settings, nc)
         shim.bind()

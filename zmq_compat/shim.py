@@ -34,7 +34,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import trace
 
 from translator.bus.client import submit
-from translator.bus.fetching import fetch_batch
+from translator.bus.fetching import fetch_batch, log_refusal
 from translator.bus.retry import patiently
 from translator.contracts.errors import PoolFull
 from translator.contracts.messages import TranslationRequest, TranslationResult
@@ -55,7 +55,7 @@ OUTCOMES = (
     "accepted", "pool_full", "unavailable", "invalid", "ping", "pong_skipped", "held",
     "result_ok", "result_error", "result_duplicate", "result_after_error", "send_blocked",
     "bad_result", "skipped", "unsupported", "story_completed", "story_empty",
-    "repush_resent", "repush_in_flight",
+    "repush_resent", "repush_in_flight", "foreign",
 )  # fmt: skip
 _NOT_SENT = (nats.errors.OutboundBufferLimitError, nats.errors.NoRespondersError)
 _RESULTS_ACK_WAIT = 30.0
@@ -404,8 +404,16 @@ class Shim:
         sub = await js.pull_subscribe_bind(self.settings.zmq_shim_name, GATEWAY_RESULTS_STREAM)
         while True:
             await self._listening.wait()
-            msgs = await fetch_batch(sub, self.settings.zmq_results_batch, 0.0, 1.0)
+            msgs = await fetch_batch(
+                sub, self.settings.zmq_results_batch, 0.0, 1.0, self.refuse_foreign
+            )
             await self._forward_batch(msgs)
+
+    def refuse_foreign(self, msg: Msg, why: str) -> None:
+        """A message on the results inbox that is not our consumer's delivery of our subject:
+        never sent to the gateway (docs/SECURITY.md)."""
+        self.counts["foreign"] += 1
+        log_refusal(msg, why)
 
     async def _forward_batch(self, msgs: list[Msg]) -> None:
         """Send and ack each result in turn. A slow gateway makes a send wait: the results
@@ -428,6 +436,9 @@ class Shim:
     async def _forward(self, msg: Msg) -> list[Msg]:
         """Send what `msg` answers; the results that may be acked now (a story's are held until
         its last)."""
+        if msg.subject != self.settings.result_subject:
+            self.refuse_foreign(msg, f"a result on {msg.subject[:80]}")
+            return [msg]
         try:
             result = TranslationResult.model_validate_json(msg.data)
         except ValueError:

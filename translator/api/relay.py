@@ -47,6 +47,7 @@ class Relay:
         self.inbox = ""
         self._waiting: dict[str, _Waiting] = {}
         self._sub: Subscription | None = None
+        self.refused = 0  # messages on the inbox that are not results of ours: dropped
 
     async def start(self, nc: Client) -> None:
         """Once connected (the HTTP server starts first: until then, 503)."""
@@ -64,6 +65,7 @@ class Relay:
         try:
             result = TranslationResult.model_validate_json(msg.data)
         except ValidationError:
+            self.refused += 1
             log.warning("a result on the API's inbox that is not one: %r", msg.data[:200])
             return
         waiting = self._waiting.get(result.task_id)
@@ -98,7 +100,9 @@ class Relay:
         try:
             with anyio.fail_after(self.timeout):
                 try:
-                    await submit(self.nc, request, self.inbox)  # PoolFull passes through
+                    # the gateway intake: only its NATS user may publish there, and only such
+                    # a request may name this process's inbox as its Translate-Reply-To
+                    await submit(self.nc, request, self.inbox, via_gateway=True)
                 except (nats.errors.Error, OSError) as exc:  # JetStream's APIError included
                     raise Unavailable(f"NATS did not take the request ({_why(exc)})") from exc
                 await waiting.done.wait()

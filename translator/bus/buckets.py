@@ -1,6 +1,6 @@
 """KV buckets of the service (worker heartbeats, the scalers' announcements and plans, the
-store audit's watermarks, the translation cache): opened or created with their TTL and
-replicas, and read without a consumer.
+store audit's watermarks, the translation cache): their configurations (the operator's set-up
+creates them, bus/topology.py), opened by the services, and read without a consumer.
 
 `KeyValue.keys()` leaves an ephemeral consumer behind on every call (for minutes): polled every
 second, those pile up to the server's consumer limit. `read` takes the bucket's stream directly:
@@ -8,20 +8,22 @@ its subject list, then the last message of each."""
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
 
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 from nats.js.kv import KeyValue
 
 from translator.bus.retry import patiently
+from translator.contracts.errors import TopologyMissing
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_DUPLICATE_WINDOW = 120.0  # nats-server's default
 
 
 def safe_key(text: str) -> str:
@@ -29,67 +31,37 @@ def safe_key(text: str) -> str:
     return _UNSAFE.sub("_", text)
 
 
-async def bucket(js: JetStreamContext, name: str, ttl: float, replicas: int) -> KeyValue:
-    """The bucket, created on first use (in memory, entries expiring after `ttl`), kept on
-    `replicas` servers (STREAM_REPLICAS) like every stream; retried through elections."""
-    return await patiently(f"bucket {name}", lambda: _open(js, name, ttl, replicas))
+def kv_config(name: str, ttl: float | None, replicas: int) -> StreamConfig:
+    """A plain KV bucket on disk (it outlives a NATS restart), entries expiring after `ttl`
+    (None: never): heartbeats, the scalers' announcements and lease, the store audit."""
+    window = min(ttl, _DUPLICATE_WINDOW) if ttl else _DUPLICATE_WINDOW  # at most the TTL
+    return StreamConfig(
+        name=f"KV_{name}", subjects=[f"$KV.{name}.>"], max_msgs_per_subject=1,
+        max_age=ttl or 0.0, storage=StorageType.FILE, discard=DiscardPolicy.NEW,
+        allow_rollup_hdrs=True, deny_delete=True, allow_direct=True, num_replicas=replicas,
+        duplicate_window=window,
+    )  # fmt: skip
 
 
-async def _open(js: JetStreamContext, name: str, ttl: float, replicas: int) -> KeyValue:
-    try:
-        kv = await js.key_value(name)
-    except nats.js.errors.BucketNotFoundError:
-        config = KeyValueConfig(bucket=name, ttl=ttl, storage=StorageType.MEMORY, replicas=replicas)
-        try:
-            return await js.create_key_value(config)
-        except nats.js.errors.BadRequestError:  # another process created it in between
-            kv = await js.key_value(name)
-    info = await js.stream_info(f"KV_{name}")
-    if info.config.num_replicas != replicas:  # made before STREAM_REPLICAS changed
-        info.config.num_replicas = replicas
-        await js.update_stream(info.config)
-        log.info("bucket %s now on %d replicas", name, replicas)
-    return kv
+def cache_config(name: str, ttl: float, max_bytes: int, replicas: int) -> StreamConfig:
+    """A KV bucket for a cache: on disk, entries expiring after `ttl`, and when `max_bytes` is
+    reached the oldest entries go (a plain bucket refuses new ones)."""
+    return dataclasses.replace(
+        kv_config(name, ttl, replicas), max_bytes=max_bytes, discard=DiscardPolicy.OLD
+    )
 
 
-async def cache_bucket(
-    js: JetStreamContext, name: str, ttl: float, max_bytes: int, replicas: int
-) -> KeyValue:
-    """A KV bucket for a cache: on disk (it outlives restarts), entries expiring after `ttl`,
-    and when `max_bytes` is reached the oldest entries go (a plain KV bucket refuses new ones)."""
+async def open_bucket(js: JetStreamContext, name: str) -> KeyValue:
+    """A bucket the operator's set-up made (`translator setup`); TopologyMissing when there is
+    none. Retried through elections."""
 
-    async def open_or_create() -> KeyValue:
+    async def opened() -> KeyValue:
         try:
             return await js.key_value(name)
-        except nats.js.errors.BucketNotFoundError:
-            pass
-        config = StreamConfig(
-            name=f"KV_{name}", subjects=[f"$KV.{name}.>"], max_msgs_per_subject=1,
-            max_bytes=max_bytes, max_age=ttl, storage=StorageType.FILE,
-            discard=DiscardPolicy.OLD, allow_rollup_hdrs=True, deny_delete=True,
-            allow_direct=True, num_replicas=replicas,
-        )  # fmt: skip
-        with contextlib.suppress(nats.js.errors.BadRequestError):  # made by another meanwhile
-            await js.add_stream(config)
-        return await js.key_value(name)
+        except nats.js.errors.BucketNotFoundError as exc:
+            raise TopologyMissing(f"bucket {name} does not exist") from exc
 
-    return await patiently(f"bucket {name}", open_or_create)
-
-
-async def durable_bucket(js: JetStreamContext, name: str, replicas: int) -> KeyValue:
-    """A KV bucket on disk whose entries do not expire (the store audit's watermarks)."""
-
-    async def open_or_create() -> KeyValue:
-        try:
-            return await js.key_value(name)
-        except nats.js.errors.BucketNotFoundError:
-            pass
-        config = KeyValueConfig(bucket=name, storage=StorageType.FILE, replicas=replicas)
-        with contextlib.suppress(nats.js.errors.BadRequestError):  # made by another meanwhile
-            await js.create_key_value(config)
-        return await js.key_value(name)
-
-    return await patiently(f"bucket {name}", open_or_create)
+    return await patiently(f"bucket {name}", opened)
 
 
 @dataclass(frozen=True)

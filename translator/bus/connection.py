@@ -1,4 +1,7 @@
-"""Connecting to NATS as the settings say: URL, user/password, token, creds file, TLS."""
+"""Connecting to NATS as the settings say: URL, user/password, token, creds file, TLS; each
+service with the inbox prefix of its role (its replies on a subject no other user may read).
+With NATS_URL unset and no credentials given, the embedded server's generated ones for the
+role (bus/credentials.py), as `translator up` made them."""
 
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ import nats
 import nats.errors
 from nats.aio.client import Client
 
+from translator.bus import credentials
 from translator.contracts.settings import NatsSettings
+from translator.contracts.subjects import Role
 
 log = logging.getLogger(__name__)
 DEFAULT_URL = "nats://127.0.0.1:4222"
@@ -35,8 +40,13 @@ def servers(url: str | None) -> list[str]:
 
 
 def connect_options(
-    settings: NatsSettings, name: str, patient: bool = True, buffered: bool = True
+    settings: NatsSettings,
+    name: str,
+    patient: bool = True,
+    buffered: bool = True,
+    role: Role | None = None,
 ) -> dict[str, Any]:
+    settings = credentials.for_role(settings, role)
     options: dict[str, Any] = {
         "servers": servers(settings.nats_url),
         "name": name,
@@ -45,6 +55,8 @@ def connect_options(
         "reconnect_time_wait": 1,
         "allow_reconnect": True,
     }
+    if role is not None:
+        options["inbox_prefix"] = role.inbox_prefix
     if not buffered:  # a publish while disconnected fails at once instead of going out later
         options["pending_size"] = 0
     if settings.nats_user:
@@ -69,7 +81,12 @@ async def _on_reconnected() -> None:
 
 
 async def connect(
-    settings: NatsSettings, name: str, patient: bool = True, buffered: bool = True
+    settings: NatsSettings,
+    name: str,
+    role: Role | None = None,
+    *,
+    patient: bool = True,
+    buffered: bool = True,
 ) -> Client:
     """A connection that logs its ups and downs; a patient one waits and reconnects forever,
     an impatient one (a CLI command) raises NatsUnreachable at once. An unbuffered one has no
@@ -85,7 +102,7 @@ async def connect(
 
     try:
         await client.connect(
-            **connect_options(settings, name, patient, buffered),
+            **connect_options(settings, name, patient, buffered, role),
             error_cb=_on_error,
             disconnected_cb=on_disconnected,
             reconnected_cb=_on_reconnected,

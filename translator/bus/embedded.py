@@ -5,7 +5,9 @@ read back from the server's log together with its readiness).
 
 Without a configuration file of its own, the server gets one written beside its store: JetStream
 on that store with `sync_interval` (default `always`: every message is fsynced before it is
-acknowledged, so a publish ack survives a power loss; docs/DEPLOY.md, "Durability")."""
+acknowledged, so a publish ack survives a power loss; docs/DEPLOY.md, "Durability"), and, when
+`accounts` is given (`translator up`: bus/accounts.py's rendering of contracts/permissions.py,
+the passwords in `env`), the accounts and users: then no anonymous connection is accepted."""
 
 from __future__ import annotations
 
@@ -55,6 +57,7 @@ class EmbeddedNats:
         config: Path | None = None,
         env: dict[str, str] | None = None,
         sync_interval: str = "always",
+        accounts: str | None = None,
     ) -> None:
         """`config`: a nats-server configuration file (accounts, users, JetStream and its
         store, its sync_interval); the address and port given here override its own; `env`:
@@ -65,6 +68,7 @@ class EmbeddedNats:
                 f"sync_interval must be 'always' or a duration: {sync_interval!r}"
             )
         self.sync_interval = sync_interval
+        self.accounts = accounts
         self.store_dir = store_dir
         self.config = config
         self.env = env
@@ -104,6 +108,7 @@ class EmbeddedNats:
         path.write_text(
             "# written by translator.bus.embedded at each start\n"
             f"jetstream {{\n  store_dir: {store}\n  sync_interval: {sync}\n}}\n"
+            + (self.accounts or "")
         )
         return path
 

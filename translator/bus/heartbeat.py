@@ -20,9 +20,9 @@ def heartbeat_key(pool: str, worker_id: str) -> str:
     return f"{pool}.{buckets.safe_key(worker_id)}"
 
 
-async def heartbeat_bucket(js: JetStreamContext, ttl: float, replicas: int = 1) -> KeyValue:
-    """The bucket (TTL: how long a silent worker stays listed), on `replicas` servers."""
-    return await buckets.bucket(js, HEARTBEAT_BUCKET, ttl, replicas)
+async def heartbeat_bucket(js: JetStreamContext) -> KeyValue:
+    """The bucket (its TTL, HEARTBEAT_TTL: how long a silent worker stays listed)."""
+    return await buckets.open_bucket(js, HEARTBEAT_BUCKET)
 
 
 async def publish(bucket: KeyValue, beat: WorkerHeartbeat) -> str | None:

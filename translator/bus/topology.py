@@ -1,6 +1,8 @@
-"""Streams and consumers, created or updated idempotently at start-up (PROTOCOL.md section 2).
-
-Changed limits (a new pool size, ack wait, max deliver...) are applied on the next start."""
+"""Streams, consumers and buckets (PROTOCOL.md section 2): made by the operator's set-up step
+(`translator setup`, idempotent: changed limits such as a new pool size are applied by running
+it again), and only checked by the services at their start (`verify_topology`): they refuse to
+start, saying what is missing or different, rather than build or change what their NATS users
+may not touch (docs/SECURITY.md)."""
 
 from __future__ import annotations
 
@@ -19,17 +21,23 @@ from nats.js.api import (
 )
 from nats.js.errors import BadRequestError, NotFoundError
 
+from translator.bus import buckets
 from translator.bus.retry import patiently
+from translator.contracts.errors import TopologyMissing
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import (
+    AUDIT_BUCKET,
+    CACHE_BUCKET,
     DLQ_STREAM,
     DLQ_SUBJECTS,
     EVENTS_STREAM,
     EVENTS_SUBJECTS,
     GATEWAY_RESULTS_STREAM,
     GATEWAY_RESULTS_SUBJECTS,
+    HEARTBEAT_BUCKET,
     RESULTS_STREAM,
     RESULTS_SUBJECTS,
+    SCALERS_BUCKET,
     WORKERS_CONSUMER,
     Pool,
     gateway_request_subject,
@@ -140,18 +148,94 @@ async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerCon
         log.info("updated consumer %s on %s", config.durable_name, stream)
 
 
-async def ensure_topology(js: JetStreamContext, settings: TranslatorSettings) -> None:
-    """Every stream and consumer of the contract, as the settings say; retried through leader
-    elections (another host may be creating them at the same moment)."""
-    await patiently("creating the streams and consumers", lambda: _ensure_all(js, settings))
+def stream_configs(settings: TranslatorSettings) -> list[StreamConfig]:
+    """Every stream of the contract, the buckets' included, as the settings say."""
+    replicas = settings.stream_replicas
+    return [
+        *(request_stream_config(settings, pool) for pool in Pool),
+        results_stream_config(settings),
+        results_stream_config(settings, GATEWAY_RESULTS_STREAM, GATEWAY_RESULTS_SUBJECTS),
+        dead_letter_stream_config(settings),
+        events_stream_config(settings),
+        buckets.kv_config(HEARTBEAT_BUCKET, settings.heartbeat_ttl, replicas),
+        buckets.kv_config(SCALERS_BUCKET, settings.lease_ttl, replicas),
+        buckets.kv_config(AUDIT_BUCKET, None, replicas),
+        buckets.cache_config(CACHE_BUCKET, settings.cache_ttl, settings.cache_max_bytes, replicas),
+    ]
 
 
-async def _ensure_all(js: JetStreamContext, settings: TranslatorSettings) -> None:
-    for pool in Pool:
-        await ensure_stream(js, request_stream_config(settings, pool))
-        await ensure_consumer(js, request_stream(pool), workers_consumer_config(settings))
-    await ensure_stream(js, results_stream_config(settings))
-    gateway = results_stream_config(settings, GATEWAY_RESULTS_STREAM, GATEWAY_RESULTS_SUBJECTS)
-    await ensure_stream(js, gateway)
-    await ensure_stream(js, dead_letter_stream_config(settings))
-    await ensure_stream(js, events_stream_config(settings))
+async def setup_topology(js: JetStreamContext, settings: TranslatorSettings) -> None:
+    """The operator's step: every stream, bucket and consumer of the contract, created or
+    updated as the settings say; retried through leader elections (another host may be setting
+    up at the same moment)."""
+
+    async def everything() -> None:
+        for config in stream_configs(settings):
+            await ensure_stream(js, config)
+        for pool in Pool:
+            await ensure_consumer(js, request_stream(pool), workers_consumer_config(settings))
+
+    await patiently("setting up the streams, buckets and consumers", everything)
+
+
+# what a service checks of each stream: a difference here means another contract
+_STRUCTURE = ("subjects", "retention", "storage", "discard")
+# and what the set-up decides: a difference is said, and the set-up's value applies
+_LIMITS = ("max_msgs", "max_bytes", "max_age", "duplicate_window", "num_replicas")
+
+
+async def verify_topology(
+    js: JetStreamContext, settings: TranslatorSettings, consumer_limits: bool = False
+) -> None:
+    """Check that every stream, bucket and consumer is there as the set-up makes it;
+    TopologyMissing says what is not. `consumer_limits` (a worker): the workers' consumers must
+    also redeliver as this service's ACK_WAIT and MAX_DELIVER say, which its fates rely on."""
+
+    async def check() -> None:
+        for config in stream_configs(settings):
+            await _verify_stream(js, config)
+        for pool in Pool:
+            await _verify_consumer(js, request_stream(pool), settings, consumer_limits)
+
+    await patiently("checking the streams, buckets and consumers", check)
+
+
+async def _verify_stream(js: JetStreamContext, wanted: StreamConfig) -> None:
+    name = wanted.name or ""
+    try:
+        found = (await js.stream_info(name)).config
+    except NotFoundError as exc:
+        raise TopologyMissing(f"stream {name} does not exist") from exc
+    for field in _STRUCTURE:
+        have, want = getattr(found, field), getattr(wanted, field)
+        if field == "subjects":
+            have, want = sorted(have or []), sorted(want or [])
+        if want is not None and have != want:
+            raise TopologyMissing(f"stream {name}: {field} is {have}, not {want}")
+    if name.startswith("KV_"):
+        return  # a bucket's TTL is its users' business (the scalers' lease, the heartbeats')
+    for field in _LIMITS:
+        have, want = getattr(found, field), getattr(wanted, field)
+        if want and have != want:
+            log.warning(
+                "stream %s: %s is %s (as set up), this service's settings say %s",
+                name, field, have, want,
+            )  # fmt: skip
+
+
+async def _verify_consumer(
+    js: JetStreamContext, stream: str, settings: TranslatorSettings, limits: bool
+) -> None:
+    try:
+        found = (await js.consumer_info(stream, WORKERS_CONSUMER)).config
+    except NotFoundError as exc:
+        raise TopologyMissing(f"consumer {WORKERS_CONSUMER} on {stream} does not exist") from exc
+    if found.ack_policy != AckPolicy.EXPLICIT:
+        raise TopologyMissing(f"consumer {WORKERS_CONSUMER} on {stream} does not ack explicitly")
+    if limits:
+        for field, want in (("ack_wait", settings.ack_wait), ("max_deliver", settings.max_deliver)):
+            if getattr(found, field) != want:
+                raise TopologyMissing(
+                    f"consumer {WORKERS_CONSUMER} on {stream}: {field} is"
+                    f" {getattr(found, field)}, this worker's settings say {want}"
+                )

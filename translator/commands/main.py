@@ -1,4 +1,4 @@
-"""The `translator` command: up, worker, submit, status, models, schemas."""
+"""The `translator` command: up, setup, worker, submit, status, models, schemas, nats-config."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from nats.aio.client import Client
 
 from translator.contracts.messages import MODEL_TYPES
 from translator.contracts.settings import TranslatorSettings
-from translator.contracts.subjects import Pool
+from translator.contracts.subjects import Pool, Role
 from translator.runtime import entrypoint, logs, tracing
 from translator.runtime.signals import exit_without_threads
 
@@ -21,6 +21,12 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="translator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="embedded NATS (unless NATS_URL) and the worker pools")
+    setup = commands.add_parser(
+        "setup", help="the operator's set-up: every stream, consumer and bucket"
+    )
+    setup.add_argument(
+        "--app", action="store_true", help="as an application: its own TRANSLATE_RESULTS"
+    )
     worker = commands.add_parser("worker", help="one worker process of a pool")
     worker.add_argument("--pool", choices=[p.value for p in Pool], required=True)
     submit = commands.add_parser("submit", help="translate TEXT through NATS; one JSON per line")
@@ -47,6 +53,11 @@ def parser() -> argparse.ArgumentParser:
     docs = commands.add_parser("schemas", help="write the NATS messages' JSON Schemas and docs")
     docs.add_argument("--out", default="docs", help="the docs directory (default: docs)")
     docs.add_argument("--check", action="store_true", help="only say whether they are current")
+    conf = commands.add_parser(
+        "nats-config", help="write the NATS accounts and users (deploy/nats, Helm values)"
+    )
+    conf.add_argument("--out", default="deploy", help="the deploy directory (default: deploy)")
+    conf.add_argument("--check", action="store_true", help="only say whether they are current")
     return parser
 
 
@@ -58,6 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from translator.commands import schema_commands
 
         return schema_commands.run(Path(args.out), args.check)
+    if args.command == "nats-config":
+        from pathlib import Path
+
+        from translator.commands import nats_config
+
+        return nats_config.run(Path(args.out), args.check)
     settings = TranslatorSettings()
     logs.configure(settings.log_level, settings.log_json)
     if args.command == "worker":
@@ -72,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         tracing.setup("translator-scaler")
         return anyio.run(run_up, ScalerSettings())
+    if args.command == "setup":
+        from translator.commands.setup import run_setup
+
+        return anyio.run(run_setup, settings, args.app)
     if args.command == "submit":
         tracing.setup("translator-client")
         return anyio.run(_submit, settings, args)
@@ -82,12 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return model_commands.run(settings, args)
 
 
-async def _connect_once(settings: TranslatorSettings, name: str) -> Client | None:
+async def _connect_once(settings: TranslatorSettings, name: str, role: Role) -> Client | None:
     """A connection for a one-shot command, or None after saying why there is none."""
     from translator.bus.connection import NatsUnreachable, connect
 
     try:
-        return await connect(settings, name, patient=False)
+        return await connect(settings, name, role, patient=False)
     except NatsUnreachable as exc:
         print(json.dumps({"error": str(exc)}), file=sys.stderr)
         return None
@@ -97,7 +118,7 @@ async def _status(settings: TranslatorSettings, watch: bool) -> int:
     from translator.bus.retry import JetStreamUnavailable
     from translator.commands.status import show
 
-    nc = await _connect_once(settings, "translator-status")
+    nc = await _connect_once(settings, "translator-status", Role.OPERATOR)
     if nc is None:
         return 2
     try:
@@ -123,7 +144,7 @@ async def _submit(settings: TranslatorSettings, args: argparse.Namespace) -> int
         model_type=args.model,
         conversation_id=args.conversation,
     )
-    nc = await _connect_once(settings, "translator-submit")
+    nc = await _connect_once(settings, "translator-submit", Role.CLIENT)
     if nc is None:
         return 2
     try:

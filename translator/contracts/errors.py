@@ -10,6 +10,10 @@ TranslatorError
 ├── PoolFull(pool)                        the pool's stream is at capacity (discard=new)
 └── QueueUnavailable(why)                 NATS did not take the request in time
 
+TopologyMissing(problem)   a stream, consumer or bucket is not as the operator's set-up makes it
+                           (`translator setup`): a service refuses to start, never a request's
+                           error
+
 Every error result carries an `errorCode` (ERROR_CODES, a small documented set) beside its
 `error` text: clients branch on the code, people read the text.
 """
@@ -143,6 +147,17 @@ class QueueUnavailable(TranslatorError):
         self.why = why
 
 
+class TopologyMissing(Exception):
+    """A stream, consumer or bucket missing, or not as `translator setup` makes it."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(
+            f"{problem}: the NATS topology is set up by the operator with `translator setup`"
+            ' (docs/DEPLOY.md, "Set-up"); the services only check it'
+        )
+        self.problem = problem
+
+
 # Every `reason` label of the error counters, known in advance so that each series is exported
 # at 0 from the start (an `increase()` needs the 0 to see the first error). Besides the kinds
 # above: a generate() that failed, an exception that is not ours, a target left untranslated.
@@ -158,4 +173,5 @@ ERROR_REASONS: tuple[str, ...] = (
     PoolFull.kind,
     QueueUnavailable.kind,
     "reply_refused",  # a Translate-Reply-To that is not the requester's to use: no result sent
+    "foreign_message",  # something on the pull inbox that is not the consumer's: dropped
 )

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from translator.contracts.messages import ModelType
@@ -50,6 +50,15 @@ class NatsSettings(BaseSettings):
     http_body_timeout: float = Field(default=10.0, gt=0)
     http_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     http_max_connections: int = Field(default=1_000, ge=1)
+
+    @field_validator(
+        "nats_user", "nats_password", "nats_token", "nats_creds", "nats_tls_ca",
+        "nats_tls_cert", "nats_tls_key", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty variable is an unset one (a scaler hands its workers `NATS_CREDS=`)."""
+        return None if value == "" else value
 
 
 class TranslatorSettings(NatsSettings):
@@ -118,6 +127,10 @@ class TranslatorSettings(NatsSettings):
     heartbeat_ttl: float = Field(default=10.0, gt=0)
     utilization_window: float = Field(default=30.0, gt=0)
     shutdown_grace_period: float = Field(default=25.0, gt=0)
+    # the scalers' checks, and how long a scaler's lease and announcement outlive it (unset: 3
+    # checks): the TTL of their bucket, which the set-up makes
+    scaling_check_interval: float = Field(default=30.0, gt=0)
+    scaler_lease_ttl: float | None = Field(default=None, gt=0)
 
     def pool_size(self, pool: Pool) -> int:
         return self.normal_pool_size if pool is Pool.NORMAL else self.any_pool_size
@@ -135,6 +148,10 @@ class TranslatorSettings(NatsSettings):
     def pair_model(self, source: str, target: str) -> str | None:
         """The model PAIR_MODELS names for source -> target, if any."""
         return self.pair_models.get(f"{source}-{target}")
+
+    @property
+    def lease_ttl(self) -> float:
+        return self.scaler_lease_ttl or 3 * self.scaling_check_interval
 
     @property
     def batch_window(self) -> float:

@@ -41,6 +41,9 @@ HEARTBEAT_BUCKET = "TRANSLATOR_WORKERS"
 SCALERS_BUCKET = "TRANSLATOR_SCALERS"
 # on disk, no TTL: what each request stream held at the last store audit (scaler/audit.py)
 AUDIT_BUCKET = "TRANSLATOR_STORE_AUDIT"
+# on disk: translations by piece (translator/worker/cache.py)
+CACHE_BUCKET = "TRANSLATOR_CACHE"
+BUCKETS = (HEARTBEAT_BUCKET, SCALERS_BUCKET, CACHE_BUCKET, AUDIT_BUCKET)
 LEADER_KEY = "leader"
 SCALER_HOST_PREFIX = "host."  # + the host's name: its ScalerAnnouncement
 
@@ -59,6 +62,24 @@ HEADER_REPLY_TO = "Translate-Reply-To"
 # translate.detect, and on error results published to an _INBOX
 SERVICE_ERROR = "Nats-Service-Error"
 SERVICE_ERROR_CODE = "Nats-Service-Error-Code"
+
+
+class Role(StrEnum):
+    """Who connects to NATS, each as a user of its own (deploy/nats/accounts.conf, rendered
+    from translator/contracts/permissions.py): the value is the user's name there."""
+
+    OPERATOR = "operator"  # the set-up step (streams, consumers, buckets), status, dead letters
+    WORKER = "translator"  # the worker processes
+    SCALER = "scaler"  # the scaler (it hands its workers their own user)
+    SHIM = "zmq_compat"  # the gateway shim and the HTTP API
+    CLIENT = "client"  # a NATS-native application (account APP)
+
+    @property
+    def inbox_prefix(self) -> str:
+        """Where this role's replies come (JetStream acks and API answers, pull deliveries):
+        `_INBOX_<user>`, which no other user may subscribe to. An application keeps nats'
+        own `_INBOX`, in an account of its own."""
+        return "_INBOX" if self is Role.CLIENT else f"_INBOX_{self.value}"
 
 
 def request_stream(pool: Pool) -> str:
@@ -101,18 +122,26 @@ MAX_REPLY_LENGTH = 256
 _NAME = r"[A-Za-z0-9_-]+"
 _STORED_REPLY = re.compile(rf"translate\.result\.{_NAME}")
 _GATEWAY_REPLY = re.compile(rf"{re.escape(GATEWAY_RESULTS_PREFIX)}{_NAME}")
-_INBOX_REPLY = re.compile(r"_INBOX(\.[!-)+-\-/-=?-~]+)+")  # printable tokens, no `*`, `>` or `.`
+_TOKENS = r"(\.[!-)+-\-/-=?-~]+)+"  # printable tokens, no `*`, `>` or `.` in one, none empty
+_INBOX_REPLY = re.compile(rf"_INBOX{_TOKENS}")
+# a request-reply from another account (translate.rpc imported as a service): nats-server
+# gives the exporting account a reply subject of its own, `_R_.<...>`, mapped back to the caller
+_IMPORT_REPLY = re.compile(rf"_R_{_TOKENS}")
+_SHIM_INBOX_REPLY = re.compile(rf"{Role.SHIM.inbox_prefix}{_TOKENS}")
 
 
 def reply_refusal(subject: str, via_gateway: bool) -> str | None:
     """Why results may not be published to `subject` (None: they may). Allowed: a client's
-    `translate.result.<name>` (stored), an `_INBOX.` subject (core NATS), and the reserved
-    `translate.gateway.result.<name>` only for a request that came in through the gateway
-    intake (`via_gateway`). Nothing else: not events, not dead letters, not wildcards."""
+    `translate.result.<name>` (stored), an `_INBOX.` subject or another account's `_R_.`
+    reply (core NATS), and, only for a request that came in through the gateway intake
+    (`via_gateway`), the reserved `translate.gateway.result.<name>` and the shim's own inbox
+    (the HTTP API's answers). Nothing else: not events, not dead letters, not wildcards, not
+    another service's inbox."""
     if len(subject) > MAX_REPLY_LENGTH:
         return f"reply subject longer than {MAX_REPLY_LENGTH} characters"
-    if _GATEWAY_REPLY.fullmatch(subject):
-        return None if via_gateway else f"reply subject {subject!r} is reserved for the gateway"
-    if _STORED_REPLY.fullmatch(subject) or _INBOX_REPLY.fullmatch(subject):
+    if _GATEWAY_REPLY.fullmatch(subject) or _SHIM_INBOX_REPLY.fullmatch(subject):
+        reserved = f"reply subject {subject[:80]!r} is reserved for the gateway"
+        return None if via_gateway else reserved
+    if any(p.fullmatch(subject) for p in (_STORED_REPLY, _INBOX_REPLY, _IMPORT_REPLY)):
         return None
     return f"reply subject {subject[:80]!r} is neither translate.result.<name> nor _INBOX.<...>"

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import anyio
 
+from translator.contracts.errors import TopologyMissing
 from translator.contracts.settings import NatsSettings
 from translator.runtime import logs, tracing
 from translator.runtime.health import check_ready
@@ -41,23 +42,24 @@ def run_service(
 
 
 def explained(service_name: str, run: Callable[[], int]) -> int:
-    """`run()`; NATS or its JetStream API out of reach past their deadlines (a ConnectionError,
-    possibly inside a task group's exception group) is one clear log line and exit code 1."""
+    """`run()`; NATS or its JetStream API out of reach past their deadlines (a ConnectionError),
+    or a topology not as the set-up makes it (TopologyMissing), possibly inside a task group's
+    exception group, is one clear log line and exit code 1."""
     try:
         return run()
-    except (ConnectionError, BaseExceptionGroup) as exc:
-        reason = _connection_error(exc)
+    except (ConnectionError, TopologyMissing, BaseExceptionGroup) as exc:
+        reason = _cannot_go_on(exc)
         if reason is None:
             raise
         log.error("%s cannot go on: %s", service_name, reason)
         return 1
 
 
-def _connection_error(exc: BaseException) -> ConnectionError | None:
-    if isinstance(exc, ConnectionError):
+def _cannot_go_on(exc: BaseException) -> Exception | None:
+    if isinstance(exc, ConnectionError | TopologyMissing):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
-            if (found := _connection_error(inner)) is not None:
+            if (found := _cannot_go_on(inner)) is not None:
                 return found
     return None

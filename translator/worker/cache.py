@@ -19,13 +19,14 @@ import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
-from translator.bus.buckets import cache_bucket
+from translator.bus.buckets import open_bucket
 from translator.contracts.settings import TranslatorSettings
+from translator.contracts.subjects import CACHE_BUCKET
 from translator.inference.engine import Translation
 from translator.inference.models import LoadedModel
 
 log = logging.getLogger(__name__)
-BUCKET = "TRANSLATOR_CACHE"
+BUCKET = CACHE_BUCKET
 _TIMEOUT = 1.0  # a lookup slower than this is a miss
 _OPEN_TIMEOUT = 5.0
 _FAILURES = (TimeoutError, nats.errors.Error, nats.js.errors.Error, OSError)
@@ -66,11 +67,8 @@ class TranslationCache:
         """The bucket, opened once; within a few seconds, or the caller counts a miss (a batch
         in hand never waits on an unreachable NATS for the cache's sake)."""
         if self._kv is None:
-            s = self.settings
             with anyio.fail_after(_OPEN_TIMEOUT):
-                self._kv = await cache_bucket(
-                    self.js, BUCKET, s.cache_ttl, s.cache_max_bytes, s.stream_replicas
-                )
+                self._kv = await open_bucket(self.js, BUCKET)
         return self._kv
 
     async def lookup(self, scope: Scope, texts: list[str]) -> dict[str, Translation]:

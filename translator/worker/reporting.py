@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -69,12 +67,9 @@ class Reporter:
             stats=counters.stats(self.models.load_seconds),
         )
 
-    async def beat_forever(
-        self, bucket: KeyValue, reopen: Callable[[], Awaitable[KeyValue]] | None = None
-    ) -> None:
-        """A beat every interval; an outage is logged when it starts and when it ends. After a
-        failed beat the bucket is opened again (`reopen`): a restarted nats-server without the
-        in-memory bucket gets it back, created anew."""
+    async def beat_forever(self, bucket: KeyValue) -> None:
+        """A beat every interval; an outage is logged when it starts and when it ends (the
+        bucket is on disk: a restarted nats-server still has it)."""
         failing: str | None = None
         while True:
             error = await heartbeat.publish(bucket, self.heartbeat())
@@ -84,7 +79,3 @@ class Reporter:
                 log.info("heartbeats published again")
             failing = error
             await anyio.sleep(self.interval)
-            if error and reopen is not None:
-                with contextlib.suppress(Exception):  # still away: the next beat tells
-                    with anyio.fail_after(max(self.interval, 1.0)):
-                        bucket = await reopen()

@@ -8,14 +8,13 @@ import logging
 import anyio
 import nats.errors
 import torch
-from nats.js.kv import KeyValue
 
 from translator.bus import heartbeat
 from translator.bus.connection import connect
-from translator.bus.topology import ensure_topology
+from translator.bus.topology import verify_topology
 from translator.contracts.errors import TranslatorError
 from translator.contracts.settings import TranslatorSettings
-from translator.contracts.subjects import Pool
+from translator.contracts.subjects import Pool, Role
 from translator.inference.models import ModelRegistry
 from translator.runtime.signals import stop_on_signal
 from translator.worker.service import TranslatorService
@@ -28,23 +27,17 @@ EXIT_CANNOT_START = 3
 async def run_worker(settings: TranslatorSettings, pool: Pool) -> int:
     if settings.torch_threads:  # several workers on one host: threads x workers <= cores
         torch.set_num_threads(settings.torch_threads)
-    nc = await connect(settings, f"translator-worker-{pool.value}")
+    nc = await connect(settings, f"translator-worker-{pool.value}", Role.WORKER)
     js = nc.jetstream()
-    await ensure_topology(js, settings)
-
-    async def open_bucket() -> KeyValue:
-        return await heartbeat.heartbeat_bucket(
-            js, settings.heartbeat_ttl, settings.stream_replicas
-        )
-
-    bucket = await open_bucket()
+    await verify_topology(js, settings, consumer_limits=True)
+    bucket = await heartbeat.heartbeat_bucket(js)
     worker = Worker(settings, pool, nc, ModelRegistry(settings))
     service = TranslatorService(settings, nc, worker.who, worker.status.counters)
     await service.start()
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop_on_signal, worker.stop)
-            tg.start_soon(worker.reporter.beat_forever, bucket, open_bucket)
+            tg.start_soon(worker.reporter.beat_forever, bucket)
             try:
                 if await worker.load_models():
                     await worker.serve()

@@ -15,7 +15,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from translator.bus.fetching import fetch_batch
+from translator.bus.fetching import fetch_batch, log_refusal
 from translator.contracts.errors import ModelUnavailable, TextTooLong, TranslatorError
 from translator.contracts.messages import (
     Addressee,
@@ -110,11 +110,17 @@ class Worker:
                 self.settings.batch_size,
                 self.settings.batch_window,
                 self.settings.fetch_timeout,
+                self._foreign,
             )
             if batch:  # an empty fetch is idle time, not a stage of a batch
                 counters.add_stage("fetch", time.perf_counter() - started)
                 await self._run_batch(batch)
         await sub.unsubscribe()
+
+    def _foreign(self, msg: Msg, why: str) -> None:
+        """Not a request of this pool's consumer: counted, logged, dropped (docs/SECURITY.md)."""
+        self.status.counters.unreadable("foreign_message")
+        log_refusal(msg, why)
 
     async def _run_batch(self, batch: list[Msg]) -> None:
         status = self.status
