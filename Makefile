@@ -6,13 +6,13 @@ STAMP := $(VENV)/.installed
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck unit bench venv tools clean
+.PHONY: run test lint typecheck unit bench venv tools clean lock
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first: 2.13.0 is a CPU wheel on disk here; a bare `torch` would pull a CUDA build
-	$(BIN)/pip install -q "torch==2.13.0" || $(BIN)/pip install -q "torch>=2.4,<3"
+	$(BIN)/pip install -q "torch==2.13.0" || $(BIN)/pip install -q "torch>=2.6,<3"
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
@@ -52,5 +52,15 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.tracing_overhead
 	$(BIN)/python -m bench.load_test --rates 60,70,80 --duration 60
 
+# requirements.lock: the exact runtime set the image installs (torch apart: per VARIANT)
+LOCK_VENV := .lock-venv
+lock:
+	rm -rf $(LOCK_VENV) && $(PY) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q "torch==2.13.0" || $(LOCK_VENV)/bin/pip install -q "torch>=2.6,<3"
+	$(LOCK_VENV)/bin/pip install -q .
+	{ sed -n '1,3p' requirements.lock; $(LOCK_VENV)/bin/pip freeze | \
+		grep -v -i -E '^(torch|nvidia|triton|meeshy-translator)'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf $(LOCK_VENV)
+
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache tests/js/node_modules
+	rm -rf $(VENV) $(LOCK_VENV) .data .pytest_cache .mypy_cache .ruff_cache tests/js/node_modules

@@ -47,7 +47,6 @@ class ScalerSettings(TranslatorSettings):
     worker_rss_estimate_mb: float = Field(default=800.0, gt=0)
     metrics_interval: float = Field(default=1.0, gt=0)
     scaler_health_port: int = Field(default=8001, ge=0, le=65535)
-    health_host: str = "127.0.0.1"
     # the NATS user its workers connect as (the `translator` user of deploy/nats): handed to them
     # in place of the scaler's own credentials; unset, they connect as the scaler does
     worker_nats_user: str | None = None

@@ -21,13 +21,19 @@ from tests.support import shim_ports, start_shim, stop_process
 
 
 class Gateway:
-    def __init__(self, pull_port: int, pub_port: int, host: str = "127.0.0.1") -> None:
+    """`source`: the address it connects from (a loopback one other than 127.0.0.1 stands for
+    another host)."""
+
+    def __init__(
+        self, pull_port: int, pub_port: int, host: str = "127.0.0.1", source: str = ""
+    ) -> None:
         self.context = zmq.asyncio.Context()
         self.push = self.context.socket(zmq.PUSH)
         self.sub = self.context.socket(zmq.SUB)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.push.connect(f"tcp://{host}:{pull_port}")
-        self.sub.connect(f"tcp://{host}:{pub_port}")
+        origin = f"{source}:0;" if source else ""
+        self.push.connect(f"tcp://{origin}{host}:{pull_port}")
+        self.sub.connect(f"tcp://{origin}{host}:{pub_port}")
         self.received: list[dict[str, Any]] = []
         self.raw: list[bytes] = []
 

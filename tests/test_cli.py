@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import anyio
 import httpx
+import nats
+import nats.errors
 import psutil
 import pytest
 from nats.aio.client import Client
@@ -64,6 +67,11 @@ async def gateway_round_trip(pull: int, pub: int) -> dict[str, dict[str, object]
         gateway.close()
 
 
+async def anonymous(url: str) -> None:
+    nc = await nats.connect(url, allow_reconnect=False, connect_timeout=5)
+    await nc.close()
+
+
 def test_up_runs_embedded_nats_and_workers_and_stops_everything_on_ctrl_c(
     tmp_path: Path, models: Models
 ) -> None:
@@ -76,7 +84,6 @@ def test_up_runs_embedded_nats_and_workers_and_stops_everything_on_ctrl_c(
         NORMAL_WORKERS=1,
         TRANSLATOR_ZMQ_PULL_PORT=pull,
         TRANSLATOR_ZMQ_PUB_PORT=pub,
-        ZMQ_BIND_HOST="127.0.0.1",
         ZMQ_HEALTH_PORT=http,  # 8000 by default, as 0.4.9
         SCALER_HEALTH_PORT=scaler_http,
     )
@@ -93,7 +100,8 @@ def test_up_runs_embedded_nats_and_workers_and_stops_everything_on_ctrl_c(
         children = descendants(up.pid)
         assert len(children) == 4  # nats-server, the shim and one worker per pool
 
-        submit_env = {**env, "NATS_URL": url}
+        # as a person would on the same machine: no NATS_URL, no password (DATA_DIR's)
+        submit_env = {k: v for k, v in env.items() if not k.startswith("NATS_")}
         done = translator(
             "submit", "Hello everyone", "--from", "en", "--to", "fr", "--to", "de", env=submit_env
         )
@@ -109,6 +117,16 @@ def test_up_runs_embedded_nats_and_workers_and_stops_everything_on_ctrl_c(
         assert reply.status_code == 200, reply.text
         assert isinstance(reply.json()["translatedText"], str)
         assert httpx.get(f"http://127.0.0.1:{http}/health", timeout=30).status_code == 200
+        # nobody else: no anonymous NATS connection, a password file for its owner alone, and
+        # the gateway's and the API's sockets on loopback (LibreTranslate's default)
+        with pytest.raises(nats.errors.Error, match=r"(?i)authorization"):
+            anyio.run(anonymous, url)
+        secrets = tmp_path / "data" / "nats" / "credentials.json"
+        assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+        assert re.search(
+            rf"PULL on 127\.0\.0\.1:{pull}, PUB on 127\.0\.0\.1:{pub}", log.read_text()
+        )
+        assert f"HTTP API, health and metrics on http://127.0.0.1:{http}" in log.read_text()
 
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0

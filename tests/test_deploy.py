@@ -9,6 +9,7 @@ rules' metrics are checked against a real scrape in tests/test_metrics.py."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import kubernetes_validate
 import pytest
@@ -24,7 +26,9 @@ import yaml
 from scaler import cli as scaler_cli
 from scaler.settings import ScalerSettings
 from tests.support import ROOT
+from translator.bus import accounts
 from translator.commands import main as translator_cli
+from translator.commands import nats_config
 from translator.contracts.settings import NatsSettings, TranslatorSettings
 from translator.contracts.subjects import WORKERS_CONSUMER, Pool, request_stream
 from zmq_compat import cli as shim_cli
@@ -60,8 +64,8 @@ def check_environment(env: dict[str, str], settings: type[NatsSettings]) -> Nats
     fields = {name.upper() for name in settings.model_fields}
     unknown = [key for key in env if key not in fields and not key.startswith("OTEL_")]
     assert not unknown, f"not settings of {settings.__name__}: {unknown}"
-    values = {k.lower(): v for k, v in env.items() if not k.startswith("OTEL_")}
-    return settings.model_validate(values)  # these values alone, not this process's env
+    with patch.dict(os.environ, {k: str(v) for k, v in env.items()}, clear=True):
+        return settings()  # these values alone, read as the service reads its environment
 
 
 def seconds(duration: str) -> float:
@@ -70,18 +74,40 @@ def seconds(duration: str) -> float:
     return int(match.group(1) or 0) * 60 + float(match.group(2) or 0)
 
 
-def compose_config(*files: str) -> dict[str, Any]:
-    """`docker-compose config`: the files as Docker Compose reads them, variables resolved."""
+# what .env holds (.env.example: every password, required)
+SECRETS = {
+    **{variable: f"secret-{variable.lower()}" for variable in accounts.password_variables()},
+    "GRAFANA_ADMIN_PASSWORD": "g", "NATS_ROUTE_PASSWORD": "r",
+}  # fmt: skip
+
+
+def run_compose(files: tuple[str, ...], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.fail("docker-compose not found: `apt-get install docker-compose` (make test does)")
-    done = subprocess.run(
+    return subprocess.run(
         [binary, *(arg for f in files for arg in ("-f", str(ROOT / f))), "config"],
         capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+        env={"PATH": os.environ["PATH"], **env},
     )  # fmt: skip
+
+
+def compose_config(*files: str) -> dict[str, Any]:
+    """`docker-compose config`: the files as Docker Compose reads them, variables resolved
+    (with the passwords of a .env)."""
+    done = run_compose(files, SECRETS)
     assert done.returncode == 0, done.stderr
     config: dict[str, Any] = yaml.safe_load(done.stdout)
     return config
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_compose_refuses_to_start_without_each_secret(missing: str) -> None:
+    files = ("docker-compose.yml", "docker-compose.cluster.yml")
+    done = run_compose(files, {k: v for k, v in SECRETS.items() if k != missing})
+    assert done.returncode != 0
+    assert missing in done.stderr
+    assert "set it in .env" in done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +128,15 @@ def test_compose_cluster_file_runs_three_nats_nodes_and_replicates_everything() 
             if mount["type"] == "bind":
                 assert Path(mount["source"]).exists(), mount
     conf = (DEPLOY / "nats" / "cluster.conf").read_text()
-    assert re.findall(r"nats-route://(nats-\d):6222", conf) == names
-    for name, settings_class in (("translator", ScalerSettings), ("zmq_compat", ShimSettings)):
+    assert "routes: [$NATS_ROUTE_1, $NATS_ROUTE_2, $NATS_ROUTE_3]" in conf
+    assert "password: $NATS_ROUTE_PASSWORD" in conf  # a route needs it
+    for node in nodes:  # each route with the password, to the three nodes
+        env = services[node]["environment"]
+        routes = [env[f"NATS_ROUTE_{i}"] for i in (1, 2, 3)]
+        assert routes == [f"nats-route://route:r@{n}:6222" for n in names]
+    for name, settings_class in (
+        ("setup", TranslatorSettings), ("translator", ScalerSettings), ("zmq_compat", ShimSettings),
+    ):  # fmt: skip
         env = services[name]["environment"]
         settings = check_environment(env, settings_class)
         assert isinstance(settings, TranslatorSettings)
@@ -129,12 +162,51 @@ def containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_compose_file_validates_and_has_the_whole_stack(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) == {
-        "nats", "translator", "zmq_compat", "jaeger", "prometheus", "grafana", "nats_exporter",
+        "nats", "setup", "setup_app", "translator", "zmq_compat", "jaeger", "prometheus",
+        "grafana", "nats_exporter",
     }  # fmt: skip
     nats = compose["services"]["nats"]
     assert nats["image"].startswith("nats:")
-    assert (8222, 8222) in _ports(nats)
     assert any(v["target"] == "/data" and v["type"] == "volume" for v in _volumes(nats))
+    assert "8222" in nats["expose"]  # for the exporter, on the compose network alone
+
+
+def test_compose_publishes_on_every_interface_only_what_a_remote_party_needs(
+    compose: dict[str, Any],
+) -> None:
+    """The gateway's sockets and the HTTP API for a gateway or clients on other hosts; the
+    rest on the host's loopback; NATS' monitoring port (no authentication) not at all."""
+    published = {
+        (host, port)
+        for name, service in compose["services"].items()
+        for host, port, _ in _ports(service)
+    }
+    everywhere = {port for host, port in published if host == "0.0.0.0"}
+    assert everywhere == {5555, 5558, 8000}
+    loopback = {port for host, port in published if host == "127.0.0.1"}
+    assert loopback == {4222, 9090, 16686, 3000}
+    assert all(port != 8222 for _, port in published)
+
+
+def test_compose_sets_up_the_topology_as_the_operator_before_the_services(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    setup, app = services["setup"], services["setup_app"]
+    check_command(setup["command"])
+    check_command(app["command"])
+    assert setup["command"] == ["translator", "setup"]
+    assert app["command"] == ["translator", "setup", "--app"]
+    assert (setup["environment"]["NATS_USER"], app["environment"]["NATS_USER"]) == (
+        "operator", "client",
+    )  # fmt: skip
+    for name in ("translator", "zmq_compat"):
+        assert services[name]["depends_on"]["setup"]["condition"] == (
+            "service_completed_successfully"
+        )
+    scaler = services["translator"]["environment"]
+    assert (scaler["NATS_USER"], scaler["WORKER_NATS_USER"]) == ("scaler", "translator")
+    assert scaler["NATS_PASSWORD"] != scaler["WORKER_NATS_PASSWORD"]
 
 
 def test_compose_commands_environment_and_ports_exist_in_the_code(
@@ -165,7 +237,7 @@ def test_compose_commands_environment_and_ports_exist_in_the_code(
     assert isinstance(shim, ShimSettings)
     # the shim queues or answers what it holds before it is killed
     assert seconds(services["zmq_compat"]["stop_grace_period"]) > shim.zmq_drain_timeout + 5
-    published = set(_ports(services["zmq_compat"]))
+    published = {(port, target) for _, port, target in _ports(services["zmq_compat"])}
     pull, pub = shim.translator_zmq_pull_port, shim.translator_zmq_pub_port
     http = shim.zmq_health_port
     assert published == {(pull, pull), (pub, pub), (http, http)}
@@ -193,16 +265,24 @@ def test_every_file_the_compose_file_mounts_exists(compose: dict[str, Any]) -> N
         Path(v["source"]) for s in compose["services"].values() for v in _volumes(s)
         if v["type"] == "bind"
     ]  # fmt: skip
-    assert len(binds) == 5  # nats.conf, prometheus.yml, alerts.yml, grafana's two folders
+    assert len(binds) == 5  # deploy/nats, prometheus.yml, alerts.yml, grafana's two folders
     for source in binds:
         assert source.exists(), source
     mounted = {v["target"] for v in _volumes(compose["services"]["prometheus"])}
     assert "/etc/prometheus/alerts.yml" in mounted
 
 
-def _ports(service: dict[str, Any]) -> list[tuple[int, int]]:
-    """(published, target) pairs, as `docker-compose config` writes them."""
-    return [(int(p["published"]), int(p["target"])) for p in service.get("ports", [])]
+def _ports(service: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(host address, published, target) of each port, as `docker-compose config` writes them:
+    a mapping, or `host:published:target/tcp` when bound to one address."""
+    found = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            found.append(("0.0.0.0", int(port["published"]), int(port["target"])))
+        else:
+            host, published, target = port.split("/")[0].split(":")
+            found.append((host, int(published), int(target)))
+    return found
 
 
 def _volumes(service: dict[str, Any]) -> list[dict[str, str]]:
@@ -243,6 +323,7 @@ def test_kubectl_kustomize_builds_the_manifests_without_a_secret() -> None:
     kinds = sorted(doc["kind"] for doc in built)
     assert "Secret" not in kinds
     assert kinds.count("Deployment") == 4  # two worker pools, the scaler, the shim
+    assert kinds.count("Job") == 1  # the operator's set-up
     assert kinds.count("ScaledObject") == 2
     keys = set(yaml.safe_load((K8S / "secret.example.yaml").read_text())["stringData"])
     for doc in built:
@@ -270,7 +351,7 @@ def test_kubernetes_manifests_validate_against_the_kubernetes_schemas() -> None:
     secret = yaml.safe_load((K8S / "secret.example.yaml").read_text())
     kubernetes_validate.validate(secret, K8S_VERSION, strict=True)
     assert sorted(kinds) == sorted(
-        ["Namespace", "ConfigMap", "Deployment", "Deployment", "ScaledObject",
+        ["Namespace", "ConfigMap", "Job", "Deployment", "Deployment", "ScaledObject",
          "ScaledObject", "Deployment", "Service", "Deployment", "Service"]
     )  # fmt: skip
 
@@ -359,25 +440,20 @@ def test_kubernetes_settings_exist_and_grace_periods_outlast_the_drain() -> None
             assert grace > settings.zmq_drain_timeout + 5, name
 
 
-def test_helm_values_grant_the_same_users_and_permissions_as_the_nats_config() -> None:
-    conf = (DEPLOY / "nats" / "nats.conf").read_text()
-    users_conf = re.findall(r"user: (\w+)\s+password: \$(\w+)", conf)
-    lists_conf = [
-        (kind, re.findall(r'"([^"]+)"', block))
-        for kind, block in re.findall(r"(allow|deny): \[(.*?)\]", conf, re.S)
-    ]
+def test_the_nats_accounts_and_helm_values_are_generated_from_the_permissions() -> None:
+    """deploy/nats/accounts.conf and deploy/k8s/nats-values.yaml are what `translator
+    nats-config` writes from translator/contracts/permissions.py; every password they name is a
+    key of the Secret and of .env.example."""
+    for path, text in nats_config.documents(DEPLOY).items():
+        assert path.read_text() == text, f"{path} is not current: run `translator nats-config`"
     values = yaml.safe_load((K8S / "nats-values.yaml").read_text())
-    users = values["config"]["merge"]["accounts"]["MEESHY"]["users"]
-    assert [(u["user"], u["password"].strip("<> $")) for u in users] == users_conf
-    lists_values = [
-        (kind, user["permissions"][direction][kind])
-        for user in users
-        for direction in ("publish", "subscribe")
-        for kind in ("allow", "deny")
-        if kind in user["permissions"][direction]
-    ]
-    assert lists_values == lists_conf
-    assert set(values["container"]["env"]) == {password for _, password in users_conf}
+    secret = yaml.safe_load((K8S / "secret.example.yaml").read_text())["stringData"]
+    example = (ROOT / ".env.example").read_text()
+    for variable in accounts.password_variables():
+        assert variable in values["container"]["env"]
+        assert variable in secret
+        assert f"{variable}=" in example
+    assert values["config"]["cluster"]["routeURLs"]["user"] == "route"  # routes need a password
 
 
 # -- Dockerfile ---------------------------------------------------------------------------------

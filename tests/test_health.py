@@ -23,6 +23,7 @@ from tests.support import (
     logged_port,
     publish_request,
     request,
+    set_up,
     shim_env,
     start_scaler,
     start_shim,
@@ -74,6 +75,7 @@ async def test_shim_is_live_at_once_and_ready_only_once_nats_is_up(tmp_path: Pat
         assert check("zmq_compat", env) == 1
 
         with EmbeddedNats(tmp_path / "nats", port=nats_port):
+            set_up(env)  # the operator's, which the shim waits for (TOPOLOGY_WAIT)
             body = await wait_status(http, "/ready", 200)
             assert json.loads(body) == {"status": "ready", "nats": True, "zmq": True}
             assert get(http, "/health")[0] == 200

@@ -8,32 +8,28 @@ from __future__ import annotations
 import json
 import re
 import socket
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from deep_translator import LibreTranslator
 from deep_translator.exceptions import AuthorizationException
 from libretranslatepy import LibreTranslateAPI
 
+from tests.http_service import Api, is_ready, models_env, start_api, translates
 from tests.support import (
     Models,
-    http_port,
-    shim_env,
-    start_shim,
     start_worker,
     stop_process,
     worker_env,
 )
 from translator.api.codes import iso_code, pattern
 from translator.api.errors import ApiError
+from translator.api.files import translate_html
 from translator.api.keys import Gate, Refused
-from translator.api.markup import translate_html
 from translator.api.operations import failure
 from translator.api.shapes import NOT_BLANK
 from translator.bus.embedded import EmbeddedNats
@@ -46,49 +42,6 @@ from translator.inference.languages import T5_PAIRS
 HELLO = "Hello everyone, how are you today?"
 GEORGIAN = "ქართული ენა"  # a script no language of DETECT_LANGUAGES writes: nothing recognised
 FRENCH = "Bonjour à tous, comment allez-vous aujourd'hui ?"
-
-
-@dataclass
-class Api:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=120)
-
-
-def models_env(models: Models) -> dict[str, str]:
-    """The workers' models: the API's /languages and /models describe the same ones."""
-    tiers = {"BASIC_MODEL": models.t5, "MEDIUM_MODEL": models.nllb, "PREMIUM_MODEL": models.marian}
-    return {key: str(path) for key, path in tiers.items()}
-
-
-def translates(client: httpx.Client) -> bool:
-    """Ready: NATS reached, and a worker answers."""
-    reply = client.post("/translate", json={"q": "Hi", "source": "en", "target": "de"})
-    return reply.status_code == 200
-
-
-def is_ready(client: httpx.Client) -> bool:
-    """Ready as /ready says (for an API whose keys would refuse a probe, or with no worker)."""
-    return client.get("/ready").status_code == 200
-
-
-def start_api(
-    nats_url: str, log: Path, ready: Callable[[httpx.Client], bool] = translates, **settings: object
-) -> Api:
-    env = shim_env(nats_url, **{"HTTP_HEADER_TIMEOUT": 120, **settings})
-    process = start_shim(env, log)
-    api = Api(f"http://127.0.0.1:{http_port(log)}", process, log)
-    with api.client() as client:
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline:
-            if ready(client):
-                return api
-            time.sleep(0.5)
-    stop_process(process)
-    raise AssertionError(f"the API never got ready:\n{log.read_text()[-3000:]}")
 
 
 @dataclass
@@ -705,7 +658,7 @@ async def test_html_keeps_markup_entities_and_code() -> None:
     html = (
         '<p class="a">Tom &amp; Jerry <b>run</b>\n<code>x &lt; 1</code></p><script>var s;</script>'
     )
-    done = await translate_html(html, shout)
+    done = await translate_html(html, 5000, shout)
     assert done == (
         '<p class="a">TOM &amp; JERRY <b>RUN</b>\n<code>x &lt; 1</code></p><script>var s;</script>'
     )

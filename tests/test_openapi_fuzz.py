@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.http_service import Api, start_api, translates
 from tests.support import ROOT, Models, start_worker, stop_process, worker_env
-from tests.test_http_api import Api, start_api, translates
 from translator.bus.embedded import EmbeddedNats
 from translator.contracts.subjects import Pool
 

@@ -78,13 +78,14 @@ async def test_every_request_queued_for_the_gateway_survives_a_power_cut_exactly
     nats = EmbeddedNats(store, port=port, sync_interval=sync).start()
     restarted: EmbeddedNats | None = None
     pull, pub = free_port(), free_port()
-    env = shim_env(nats.url, TRANSLATOR_ZMQ_PULL_PORT=pull, TRANSLATOR_ZMQ_PUB_PORT=pub)
+    small = {"CACHE_MAX_BYTES": 16 << 20}  # the cache's room within the 256 MB disk
+    env = shim_env(nats.url, TRANSLATOR_ZMQ_PULL_PORT=pull, TRANSLATOR_ZMQ_PUB_PORT=pub, **small)
     gw = Gateway(pull, pub)
     try:
         with shim(env, log):
             await gw.connected()
             nc = await connected(nats.url)
-            async with running_worker(nc, worker_env(nats.url, models), Pool.NORMAL, log):
+            async with running_worker(nc, worker_env(nats.url, models, **small), Pool.NORMAL, log):
                 before = [await gw.request(f"before the cut {i}", ["fr"]) for i in range(BEFORE)]
                 for sent in before:
                     await gw.results_for(sent, timeout=60)
@@ -101,7 +102,9 @@ async def test_every_request_queued_for_the_gateway_survives_a_power_cut_exactly
                 await nc.close()
                 return
             assert survived == AT_THE_CUT
-            async with running_worker(nc, worker_env(restarted.url, models), Pool.NORMAL, log):
+            async with running_worker(
+                nc, worker_env(restarted.url, models, **small), Pool.NORMAL, log
+            ):
                 for sent in at_cut:
                     await gw.results_for(sent, timeout=90)
                 await settled(nc)

@@ -22,6 +22,7 @@ from translator.contracts.subjects import Role
 from translator.inference.catalog import Catalog
 from translator.runtime import http, telemetry
 from translator.runtime.health import HealthServer
+from translator.runtime.looplag import LoopLag
 from translator.runtime.signals import stop_on_signal
 from zmq_compat import envelopes
 from zmq_compat.settings import ShimSettings
@@ -38,6 +39,7 @@ class Readiness:
         self.shim: Shim | None = None
         self.api: Api | None = None
         self.relay: Relay | None = None
+        self.lag = LoopLag()  # the event loop's lateness: HTTP, pongs and acks wait that long
 
     def check(self) -> tuple[bool, dict[str, object]]:
         connected = self.nc is not None and self.nc.is_connected
@@ -47,11 +49,19 @@ class Readiness:
     def collect(self) -> Iterator[Metric]:
         """/metrics: the requests and results by outcome, every outcome from 0."""
         yield telemetry.service_info("zmq_compat")
+        yield from self.lag.collect()
         counts = Counter(self.shim.counts if self.shim else dict.fromkeys(OUTCOMES, 0))
         counts["foreign"] += self.relay.refused if self.relay else 0  # the API's inbox too
         rows = [((outcome,), float(n)) for outcome, n in counts.items()]
         yield telemetry.counter(
             "zmq_compat_requests", "Gateway requests and results, by outcome", ["outcome"], rows
+        )
+        refused = float(self.shim.peers.refused) if self.shim else 0.0
+        yield telemetry.counter(
+            "zmq_compat_peers_refused",
+            "Connections to the gateway's sockets from addresses not in ZMQ_ALLOWED_PEERS",
+            [],
+            [((), refused)],
         )
         kinds = self.shim.unsupported if self.shim else dict.fromkeys(envelopes.NOT_SERVED, 0)
         yield telemetry.counter(
@@ -87,6 +97,7 @@ async def run(settings: ShimSettings) -> int:
                 tg.cancel_scope.cancel()
 
         tg.start_soon(stop_on_signal, stop)
+        tg.start_soon(readiness.lag.watch)
         await tg.start(
             http.serve, app, settings.health_host, settings.zmq_health_port,
             http.HttpLimits.of(settings),

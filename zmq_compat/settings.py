@@ -4,7 +4,9 @@ which it serves."""
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from ipaddress import IPv4Network, IPv6Network
+
+from pydantic import Field, IPvAnyNetwork, model_validator
 
 from translator.api.settings import ApiSettings
 from translator.contracts.subjects import gateway_results_subject
@@ -15,8 +17,15 @@ class ShimSettings(ApiSettings):
 
     translator_zmq_pull_port: int = Field(default=5555, ge=0, le=65535)
     translator_zmq_pub_port: int = Field(default=5558, ge=0, le=65535)
-    zmq_bind_host: str = "0.0.0.0"
+    zmq_bind_host: str = "127.0.0.1"  # compose and Kubernetes bind 0.0.0.0 (and list peers)
+    # the addresses (CIDRs) that may connect to PULL and PUB, checked by ZAP for every
+    # connection: PUB gives every result to every subscriber (docs/SECURITY.md)
+    zmq_allowed_peers: tuple[IPvAnyNetwork, ...] = (
+        IPv4Network("127.0.0.0/8"), IPv6Network("::1/128"),
+    )  # fmt: skip
     zmq_max_frame_bytes: int = Field(default=1_048_576, ge=1024)
+    # libzmq drops a connection whose frame announces more than this, before taking it whole
+    zmq_maxmsgsize: int = Field(default=8 * 1_048_576, ge=1024)
     zmq_shim_name: str = Field(default="zmq_compat", pattern=r"^[A-Za-z0-9_-]+$")
     zmq_publishers: int = Field(default=64, ge=1)
     zmq_publish_timeout: float = Field(default=2.0, gt=0)
@@ -31,7 +40,6 @@ class ShimSettings(ApiSettings):
     zmq_send_hwm: int = Field(default=1_000, ge=1)  # frames queued per gateway, then backpressure
     zmq_pong_interval: float = Field(default=0.0, ge=0)  # at most one pong per interval; 0: each
     zmq_health_port: int = Field(default=8000, ge=0, le=65535)
-    health_host: str = "0.0.0.0"
 
     @model_validator(mode="after")
     def _hold_within_dedup(self) -> ShimSettings:
@@ -40,6 +48,15 @@ class ShimSettings(ApiSettings):
                 "ZMQ_HOLD_TIMEOUT must be shorter than REQUEST_DUPLICATE_WINDOW: a held request"
                 " is published again with the same Nats-Msg-Id, which JetStream de-duplicates"
                 " only within that window"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _frames_within_libzmq(self) -> ShimSettings:
+        if self.zmq_maxmsgsize < 2 * self.zmq_max_frame_bytes:
+            raise ValueError(
+                "ZMQ_MAXMSGSIZE must be at least twice ZMQ_MAX_FRAME_BYTES: frames between the"
+                " two are answered with translation_error, larger ones cut the connection"
             )
         return self
 

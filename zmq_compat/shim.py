@@ -42,6 +42,7 @@ from translator.contracts.subjects import GATEWAY_RESULTS_STREAM
 from translator.runtime import tracing
 from zmq_compat import envelopes, protocol
 from zmq_compat.errors import BadFrame, TooLong
+from zmq_compat.peers import Peers
 from zmq_compat.recent import Recent
 from zmq_compat.settings import ShimSettings
 from zmq_compat.stories import Stories, StoryRequest, story_of
@@ -70,13 +71,17 @@ class Shim:
         self.session_id = str(uuid.uuid4())
         self.counts: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
         self._context = zmq.asyncio.Context()
+        self.peers = Peers(self._context, settings.zmq_allowed_peers)
         self.pull = self._context.socket(zmq.PULL)
+        # a frame announcing more than this cuts its connection before libzmq allocates it
+        self.pull.setsockopt(zmq.MAXMSGSIZE, settings.zmq_maxmsgsize)
         # XPUB is PUB on the wire, and tells us when a gateway subscribes or goes away: results
         # are taken from JetStream only while one listens (PUB would drop them otherwise).
         self.pub = self._context.socket(zmq.XPUB)
         self.pub.setsockopt(zmq.XPUB_VERBOSER, 1)
         self.pub.setsockopt(zmq.XPUB_NODROP, 1)  # a full queue refuses a frame, never drops it
         self.pub.setsockopt(zmq.SNDHWM, settings.zmq_send_hwm)
+        self.pub.setsockopt(zmq.MAXMSGSIZE, 65_536)  # what comes in on PUB: subscriptions
         self.subscribers = 0
         self._listening = anyio.Event()
         self.pull_port = 0
@@ -98,6 +103,10 @@ class Shim:
         self._last_pong = -float("inf")
 
     def bind(self) -> None:
+        """Listen, each socket asking ZAP about every connection (ZMQ_ALLOWED_PEERS)."""
+        self.peers.start()
+        for socket in (self.pull, self.pub):
+            self.peers.guard(socket)
         host = self.settings.zmq_bind_host
         self.pull_port = _bind(self.pull, host, self.settings.translator_zmq_pull_port)
         self.pub_port = _bind(self.pub, host, self.settings.translator_zmq_pub_port)
@@ -108,6 +117,7 @@ class Shim:
     def close(self) -> None:
         self.pull.close(linger=0)
         self.pub.close(linger=1000)
+        self.peers.stop()
         self._context.term()
 
     async def _send(self, frame: bytes) -> None:
@@ -261,9 +271,19 @@ class Shim:
         if now - self._last_pong < self.settings.zmq_pong_interval:
             self.counts["pong_skipped"] += 1
             return
-        await self._send(protocol.pong(self.pub_port, self.pull_port))
+        await self._send_lossy(protocol.pong(self.pub_port, self.pull_port))
         if self.subscribers > 0:  # a pong sent to nobody does not count
             self._last_pong = now
+
+    async def _send_lossy(self, frame: bytes) -> None:
+        """`frame` to every subscriber with room for it, at once: one whose queue is full (a
+        subscriber that does not read) misses it, and nobody waits behind it. For pongs only:
+        a lost pong is harmless, a lost result is not (results wait: `_send`)."""
+        self.pub.setsockopt(zmq.XPUB_NODROP, 0)
+        try:
+            await self.pub.send(frame, flags=zmq.NOBLOCK)
+        finally:
+            self.pub.setsockopt(zmq.XPUB_NODROP, 1)
 
     def _hold_full(self) -> bool:
         """NATS is unreachable and ZMQ_HOLD_MAX requests already wait for it."""

@@ -4,7 +4,9 @@
 
 Formats: `.txt` (UTF-8 text: cut into blocks of at most MAX_TEXT_LENGTH characters at line
 breaks, each block a translation request, its layout kept) and `.html` / `.htm` (the text nodes
-translated and the markup kept, as `format=html`). LibreTranslate's other formats (.docx,
+translated and the markup kept, as `format=html`: their text in the same blocks, markup.py).
+Either way a file is a bounded number of requests: its characters (at most API_CHAR_LIMIT) over
+MAX_TEXT_LENGTH, never one per line or node. LibreTranslate's other formats (.docx,
 .pptx, .odt, .epub, .srt, .pdf) need a reader and a writer each, which this service does not
 carry: they are refused with a clear reason. A file's text counts against API_CHAR_LIMIT.
 
@@ -23,9 +25,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from translator.api import together
+import anyio
+
+from translator.api import markup, together
 from translator.api.errors import ApiError
-from translator.api.markup import translate_html
 
 FORMATS = {".txt": "text/plain; charset=utf-8", ".html": "text/html; charset=utf-8"}
 FORMATS[".htm"] = FORMATS[".html"]
@@ -84,10 +87,18 @@ async def translate_text(text: str, limit: int, translate: Translate) -> str:
     return "".join(done)
 
 
+async def translate_html(html: str, limit: int, translate: Translate) -> str:
+    """An HTML document's text nodes translated in blocks (markup.py); its parsing and
+    rebuilding in a thread, away from the event loop."""
+    document = await anyio.to_thread.run_sync(markup.parse, html)
+    translated = await translate_text(document.text, limit, translate)
+    return await anyio.to_thread.run_sync(markup.rebuild, document, translated)
+
+
 async def translate_file(text: str, suffix: str, limit: int, translate: Translate) -> str:
     if suffix == ".txt":
         return await translate_text(text, limit, translate)
-    return await translate_html(text, translate)
+    return await translate_html(text, limit, translate)
 
 
 @dataclass(frozen=True)

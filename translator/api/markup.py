@@ -1,45 +1,70 @@
 """LibreTranslate's `format=html`: the text of an HTML fragment is translated, its markup kept.
-BeautifulSoup (html.parser) finds the text nodes; the text of `<script>`, `<style>`, `<code>`,
-`<pre>` and comments is left alone; each node keeps its surrounding whitespace."""
+
+A document is one bounded unit of work (docs/SECURITY.md): BeautifulSoup (html.parser) finds
+the text nodes in one walk down the tree (the text of `<script>`, `<style>`, `<code>`, `<pre>`,
+`<textarea>`, `<template>` and comments is left alone), their texts are joined one per line into
+one text, which travels as a few requests of at most MAX_TEXT_LENGTH characters each (files.py's
+blocks: a node is never split but at its own line breaks or, when longer than a block, its
+spaces), and the translation is split back at the same line breaks, each node keeping its
+surrounding whitespace. The worker's text plan keeps line breaks as they are; a translation that
+comes back with another number of lines is an error, never a misplaced text.
+
+Parsing and rebuilding are CPU work: the API runs them in a thread (`anyio.to_thread`), so the
+event loop (health, pongs, other requests) never waits on a large document."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from bs4 import BeautifulSoup
-from bs4.element import Comment, NavigableString
+from bs4 import BeautifulSoup, Tag
+from bs4.element import NavigableString, PageElement
 
-from translator.api import together
+from translator.api.errors import ApiError
 
 _UNTOUCHED = {"script", "style", "code", "pre", "textarea", "template"}
 
 
-def text_nodes(soup: BeautifulSoup) -> list[NavigableString]:
-    nodes = []
-    for node in soup.find_all(string=True):
-        if isinstance(node, Comment) or not node.strip():
-            continue
-        if any(parent.name in _UNTOUCHED for parent in node.parents):
-            continue
-        if type(node) is not NavigableString:  # CData, doctype, declarations
-            continue
-        nodes.append(node)
-    return nodes
+@dataclass
+class Document:
+    soup: BeautifulSoup
+    nodes: list[NavigableString]  # the text nodes to translate, in document order
+
+    @property
+    def text(self) -> str:
+        """Each node's text without its surrounding whitespace, one node per line."""
+        return "\n".join(str(node).strip() for node in self.nodes)
 
 
-async def translate_html(html: str, translate: Callable[[str], Awaitable[str]]) -> str:
-    """`html` with each text node replaced by `translate(node)`, all nodes at once; the first
-    failure is raised once every node is done."""
+def parse(html: str) -> Document:
+    """The document and its translatable text nodes, found in one walk (linear in its size,
+    however deep its nesting)."""
     soup = BeautifulSoup(html, "html.parser")
-    nodes = text_nodes(soup)
-    done: list[str] = [""] * len(nodes)
+    nodes: list[NavigableString] = []
+    stack: list[tuple[PageElement, bool]] = [(soup, False)]
+    while stack:
+        element, untouched = stack.pop()
+        if isinstance(element, Tag):
+            inside = untouched or element.name in _UNTOUCHED
+            stack.extend((child, inside) for child in reversed(element.contents))
+        elif type(element) is NavigableString and not untouched and element.strip():
+            nodes.append(element)  # not a Comment, CData, doctype or declaration
+    return Document(soup, nodes)
 
-    async def one(index: int, node: NavigableString) -> None:
+
+def rebuild(document: Document, translated: str) -> str:
+    """The document with each node's text replaced by its translation (`translated`: the
+    translation of `document.text`), its surrounding whitespace kept."""
+    lines = translated.split("\n")
+    wanted = document.text.count("\n") + 1
+    if len(lines) != wanted:
+        raise ApiError(
+            500, f"the translation has {len(lines)} lines where the document's text has {wanted}"
+        )
+    at = 0
+    for node in document.nodes:
         text = str(node)
+        count = text.strip().count("\n") + 1
         lead, tail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]
-        done[index] = lead + await translate(text.strip()) + tail
-
-    await together.each(nodes, one)
-    for node, text in zip(nodes, done, strict=True):
-        node.replace_with(NavigableString(text))
-    return str(soup)
+        node.replace_with(NavigableString(lead + "\n".join(lines[at : at + count]) + tail))
+        at += count
+    return str(document.soup)

@@ -18,7 +18,6 @@ from translator.api.codes import iso_code
 from translator.api.errors import RETRY_SOON, ApiError
 from translator.api.files import FileStore
 from translator.api.keys import Gate, Refused
-from translator.api.markup import translate_html
 from translator.api.relay import Relay, Unavailable
 from translator.api.settings import ApiSettings
 from translator.api.shapes import (
@@ -61,7 +60,7 @@ class Api:
         self.relay = relay
         self.catalog = catalog
         self.known = known_languages(catalog)
-        self.gate = Gate(settings.api_keys, settings.api_rate_limit)
+        self.gate = Gate(settings.api_keys, settings.api_rate_limit, settings.api_key_failures)
         self.files = FileStore(settings.api_file_ttl, settings.api_file_max_bytes)
         self.requests: Counter[tuple[str, str]] = Counter()
 
@@ -200,7 +199,8 @@ class Api:
                 return (await self.translate_one(part, source, target, "basic")).translated_text
 
             if body.format == "html":
-                translated[index] = await translate_html(text, piece)
+                limit = self.settings.max_text_length
+                translated[index] = await files.translate_html(text, limit, piece)
             else:
                 translated[index] = await piece(text)
 

@@ -17,6 +17,9 @@ class ApiSettings(TranslatorSettings):
     api_keys: dict[str, int] = Field(default_factory=dict)
     # requests per minute of one client address when keys are off (0: no limit)
     api_rate_limit: int = Field(default=0, ge=0)
+    # with keys on: requests per minute with a missing or wrong key from one client address;
+    # past it, every request from there gets 429 until the bucket refills (key guessing)
+    api_key_failures: int = Field(default=10, ge=1)
     # /translate_file: how long a translated file waits for its download (LibreTranslate: 30
     # minutes), and how many bytes of them this process keeps at most (the oldest go first)
     api_file_ttl: float = Field(default=1800.0, gt=0)

@@ -10,6 +10,7 @@ import dataclasses
 import logging
 from typing import Any
 
+import anyio
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -149,7 +150,8 @@ async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerCon
 
 
 def stream_configs(settings: TranslatorSettings) -> list[StreamConfig]:
-    """Every stream of the contract, the buckets' included, as the settings say."""
+    """Every stream of the contract, the buckets' included (the cache's when CACHE_ENABLED), as
+    the settings say."""
     replicas = settings.stream_replicas
     return [
         *(request_stream_config(settings, pool) for pool in Pool),
@@ -160,7 +162,15 @@ def stream_configs(settings: TranslatorSettings) -> list[StreamConfig]:
         buckets.kv_config(HEARTBEAT_BUCKET, settings.heartbeat_ttl, replicas),
         buckets.kv_config(SCALERS_BUCKET, settings.lease_ttl, replicas),
         buckets.kv_config(AUDIT_BUCKET, None, replicas),
-        buckets.cache_config(CACHE_BUCKET, settings.cache_ttl, settings.cache_max_bytes, replicas),
+        *(
+            [
+                buckets.cache_config(
+                    CACHE_BUCKET, settings.cache_ttl, settings.cache_max_bytes, replicas
+                )
+            ]
+            if settings.cache_enabled
+            else []  # CACHE_ENABLED=false: no bucket, no room reserved for one
+        ),
     ]
 
 
@@ -187,9 +197,11 @@ _LIMITS = ("max_msgs", "max_bytes", "max_age", "duplicate_window", "num_replicas
 async def verify_topology(
     js: JetStreamContext, settings: TranslatorSettings, consumer_limits: bool = False
 ) -> None:
-    """Check that every stream, bucket and consumer is there as the set-up makes it;
-    TopologyMissing says what is not. `consumer_limits` (a worker): the workers' consumers must
-    also redeliver as this service's ACK_WAIT and MAX_DELIVER say, which its fates rely on."""
+    """Check that every stream, bucket and consumer is there as the set-up makes it, waiting
+    up to TOPOLOGY_WAIT for a set-up that runs beside the service (a Kubernetes Job, a compose
+    service); TopologyMissing says what is not. `consumer_limits` (a worker): the workers'
+    consumers must also redeliver as this service's ACK_WAIT and MAX_DELIVER say, which its
+    fates rely on."""
 
     async def check() -> None:
         for config in stream_configs(settings):
@@ -197,7 +209,16 @@ async def verify_topology(
         for pool in Pool:
             await _verify_consumer(js, request_stream(pool), settings, consumer_limits)
 
-    await patiently("checking the streams, buckets and consumers", check)
+    deadline = anyio.current_time() + settings.topology_wait
+    while True:
+        try:
+            await patiently("checking the streams, buckets and consumers", check)
+            return
+        except TopologyMissing as missing:
+            if anyio.current_time() >= deadline:
+                raise
+            log.warning("%s; waiting for it (TOPOLOGY_WAIT)", missing.problem)
+            await anyio.sleep(min(2.0, settings.topology_wait))
 
 
 async def _verify_stream(js: JetStreamContext, wanted: StreamConfig) -> None:

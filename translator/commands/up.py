@@ -51,6 +51,7 @@ def with_nats(settings: ScalerSettings, stack: ExitStack) -> Users:
             env=credentials.server_environment(passwords),
         )
     )
+    credentials.record_url(credentials.path_of(settings), server.url)
     located = settings.model_copy(update={"nats_url": server.url})
     users = {role: _as(located, role, pw) for role, pw in passwords.items()}
     worker = {"worker_nats_user": Role.WORKER.value, "worker_nats_password": passwords[Role.WORKER]}

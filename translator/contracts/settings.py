@@ -50,6 +50,12 @@ class NatsSettings(BaseSettings):
     http_body_timeout: float = Field(default=10.0, gt=0)
     http_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     http_max_connections: int = Field(default=1_000, ge=1)
+    # every HTTP server's address (health, metrics, the HTTP API): loopback unless told
+    # otherwise (compose and Kubernetes set 0.0.0.0)
+    health_host: str = "127.0.0.1"
+    # the proxies whose X-Forwarded-For / X-Forwarded-Proto an HTTP server believes (IP
+    # addresses or CIDRs, a JSON list); none by default: a client's address is its connection's
+    forwarded_allow_ips: tuple[str, ...] = ()
 
     @field_validator(
         "nats_user", "nats_password", "nats_token", "nats_creds", "nats_tls_ca",
@@ -131,6 +137,9 @@ class TranslatorSettings(NatsSettings):
     # checks): the TTL of their bucket, which the set-up makes
     scaling_check_interval: float = Field(default=30.0, gt=0)
     scaler_lease_ttl: float | None = Field(default=None, gt=0)
+    # how long a service waits at its start for the operator's set-up (`translator setup`)
+    # before it refuses to start
+    topology_wait: float = Field(default=30.0, ge=0)
 
     def pool_size(self, pool: Pool) -> int:
         return self.normal_pool_size if pool is Pool.NORMAL else self.any_pool_size

@@ -8,7 +8,9 @@ socket forever, and a body sent a byte a minute holds a request forever. Here:
   closed (from its opening, or from the end of its previous response);
 - `HTTP_BODY_TIMEOUT` and `HTTP_MAX_BODY_BYTES`: a body not received in time gets 408, a body
   larger than the limit (announced or counted) gets 413, before the application sees it;
-- `HTTP_MAX_CONNECTIONS`: past it, new requests get 503 (uvicorn's `limit_concurrency`).
+- `HTTP_MAX_CONNECTIONS`: past it, new requests get 503 (uvicorn's `limit_concurrency`);
+- `FORWARDED_ALLOW_IPS`: the proxies whose `X-Forwarded-For` gives the client's address; none
+  by default (uvicorn's own default would believe any local process).
 
 uvicorn's own signal handlers are not installed: the service's (runtime/signals.py) decide when
 it stops; a cancelled `serve` closes the listening socket and every connection."""
@@ -43,6 +45,7 @@ class HttpLimits:
     max_body_bytes: int = 1_048_576
     max_connections: int = 1_000
     keep_alive: int = 5
+    forwarded_allow_ips: tuple[str, ...] = ()  # proxies whose X-Forwarded-* are believed
 
     @classmethod
     def of(cls, settings: NatsSettings) -> HttpLimits:
@@ -51,6 +54,7 @@ class HttpLimits:
             body_timeout=settings.http_body_timeout,
             max_body_bytes=settings.http_max_body_bytes,
             max_connections=settings.http_max_connections,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
 
 
@@ -203,6 +207,11 @@ async def serve(
         limit_concurrency=limits.max_connections,
         timeout_keep_alive=limits.keep_alive,
         server_header=False,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: from nobody
+        # but the proxies FORWARDED_ALLOW_IPS lists (a rate limit by address would fall to a
+        # header otherwise)
+        proxy_headers=bool(limits.forwarded_allow_ips),
+        forwarded_allow_ips=list(limits.forwarded_allow_ips) or None,
     )
     sock = _listen(host, port)
     bound = int(sock.getsockname()[1])
