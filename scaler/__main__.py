@@ -1,3 +1,4 @@
 from scaler.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a worker process (anyio.to_process) imports it
+    raise SystemExit(main())

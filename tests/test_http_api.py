@@ -28,7 +28,7 @@ from tests.support import (
 )
 from translator.api.codes import iso_code, pattern
 from translator.api.errors import ApiError
-from translator.api.files import translate_html
+from translator.api.files import Documents
 from translator.api.keys import Gate, Refused
 from translator.api.operations import failure
 from translator.api.shapes import NOT_BLANK
@@ -658,7 +658,7 @@ async def test_html_keeps_markup_entities_and_code() -> None:
     html = (
         '<p class="a">Tom &amp; Jerry <b>run</b>\n<code>x &lt; 1</code></p><script>var s;</script>'
     )
-    done = await translate_html(html, 5000, shout)
+    done = await Documents(5000).html(html, shout)
     assert done == (
         '<p class="a">TOM &amp; JERRY <b>RUN</b>\n<code>x &lt; 1</code></p><script>var s;</script>'
     )

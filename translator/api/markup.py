@@ -9,8 +9,10 @@ spaces), and the translation is split back at the same line breaks, each node ke
 surrounding whitespace. The worker's text plan keeps line breaks as they are; a translation that
 comes back with another number of lines is an error, never a misplaced text.
 
-Parsing and rebuilding are CPU work: the API runs them in a thread (`anyio.to_thread`), so the
-event loop (health, pongs, other requests) never waits on a large document."""
+Parsing and rebuilding are CPU work, and a parsed tree is tens of thousands of objects: the API
+runs `text_of` and `rebuild_html` (strings in, strings out) in a worker process of its own
+(`anyio.to_process`), so that neither the parsing nor the garbage collector's passes over a tree
+hold the event loop (health, pongs, other requests)."""
 
 from __future__ import annotations
 
@@ -49,6 +51,17 @@ def parse(html: str) -> Document:
         elif type(element) is NavigableString and not untouched and element.strip():
             nodes.append(element)  # not a Comment, CData, doctype or declaration
     return Document(soup, nodes)
+
+
+def text_of(html: str) -> str:
+    """The text to translate of `html`: its text nodes, one per line."""
+    return parse(html).text
+
+
+def rebuild_html(html: str, translated: str) -> str:
+    """`html` with its text nodes' translations (`translated`: the translation of
+    `text_of(html)`), parsed again (a worker process keeps no tree between calls)."""
+    return rebuild(parse(html), translated)
 
 
 def rebuild(document: Document, translated: str) -> str:
