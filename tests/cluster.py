@@ -49,9 +49,9 @@ class NatsCluster:
             for index, n in enumerate(NODES, start=1)
         }
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, route_password: str = ROUTE_PASSWORD) -> None:
         env = {
-            **PASSWORDS, **self.routes(), "NATS_ROUTE_PASSWORD": ROUTE_PASSWORD,
+            **PASSWORDS, **self.routes(route_password), "NATS_ROUTE_PASSWORD": route_password,
             "NATS_SERVER_NAME": name,
         }  # fmt: skip
         node = EmbeddedNats(

@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.cluster import leader, nats_cluster
+from tests.cluster import NatsCluster, leader, nats_cluster
 from tests.deployed_nats import as_user, set_up, settings_as
 from tests.support import (
     Models,
@@ -29,6 +29,7 @@ from tests.test_metrics import value, wait_metric
 from translator.bus.connection import connect
 from translator.bus.retry import patiently
 from translator.contracts.subjects import (
+    DETECT_SUBJECT,
     HEARTBEAT_BUCKET,
     RESULTS_STREAM,
     SCALERS_BUCKET,
@@ -98,3 +99,42 @@ async def test_a_three_node_cluster_loses_a_leader_node_and_nothing_is_lost(
     text = log.read_text()
     assert "Traceback" not in text
     assert "forced exit" not in text
+
+
+async def test_a_node_without_the_route_password_cannot_join(tmp_path: Path) -> None:
+    """cluster.conf's routes need NATS_ROUTE_PASSWORD: a server that reaches the route ports
+    with another one is refused (a route carries every account's messages). A message published
+    on the first node reaches a subscriber on the second, not on the third."""
+    cluster = NatsCluster(tmp_path / "cluster")
+    try:
+        cluster.start("n1")
+        cluster.start("n2")
+        cluster.start("n3", route_password="guessed")
+        log = tmp_path / "cluster" / "n3" / "nats-server.log"
+        with anyio.fail_after(30):
+            while "authorization violation" not in log.read_text().lower():  # noqa: ASYNC110
+                await anyio.sleep(0.1)
+        heard = {name: await _hears(cluster, name) for name in ("n2", "n3")}
+    finally:
+        cluster.stop()
+    assert heard == {"n2": True, "n3": False}
+
+
+async def _hears(cluster: NatsCluster, name: str) -> bool:
+    """Whether a worker on node `name` gets a detection the shim asks on n1 (a few seconds)."""
+    url = f"nats://127.0.0.1:{cluster.client_ports[name]}"
+    listener = await connect(settings_as(url, Role.WORKER), "tests-listener", Role.WORKER)
+    speaker_url = f"nats://127.0.0.1:{cluster.client_ports['n1']}"
+    speaker = await connect(settings_as(speaker_url, Role.SHIM), "tests-speaker", Role.SHIM)
+    sub = await listener.subscribe(DETECT_SUBJECT)
+    await listener.flush()
+    got = False
+    with anyio.move_on_after(5):
+        while not got:
+            await speaker.publish(DETECT_SUBJECT, b"across the route")
+            with anyio.move_on_after(0.5):
+                await sub.next_msg(timeout=None)
+                got = True
+    await listener.close()
+    await speaker.close()
+    return got

@@ -339,5 +339,7 @@ async def test_pongs_never_wait_behind_a_subscriber_that_does_not_read(
     stuck.close(linger=0)
     context.term()
     gateway.close()
-    assert answered >= 0.9 * flood  # (a pong is lossy: one that finds the gateway's queue
-    # full is dropped for it, never waited on)
+    # Held behind the stuck subscriber, the shim would stop after its queue (ZMQ_SEND_HWM, 50)
+    # and the sockets' buffers: a few hundred pongs. A pong is lossy for the reading gateway
+    # too (one that finds its queue full is dropped), so not every one of the flood comes.
+    assert answered >= flood / 2
