@@ -33,9 +33,24 @@ class Gateway:
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
         origin = f"{source}:0;" if source else ""
         self.push.connect(f"tcp://{origin}{host}:{pull_port}")
-        self.sub.connect(f"tcp://{origin}{host}:{pub_port}")
+        self.sub_endpoint = f"tcp://{origin}{host}:{pub_port}"
+        self.sub.connect(self.sub_endpoint)
         self.received: list[dict[str, Any]] = []
         self.raw: list[bytes] = []
+
+    async def resubscribe(self) -> None:
+        """A new SUB socket, as the gateway makes when it recreates it: what the old one had
+        queued and not read is gone with it."""
+        self.sub.close(linger=0)
+        self.sub = self.context.socket(zmq.SUB)
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.sub.connect(self.sub_endpoint)
+        pongs = sum(1 for m in self.received if m.get("type") == "pong")
+        with anyio.fail_after(20):  # joined once a pong reaches the new socket
+            while sum(1 for m in self.received if m.get("type") == "pong") == pongs:
+                await self.ping()
+                with anyio.move_on_after(0.2):
+                    await self.read_one()
 
     def close(self) -> None:
         self.push.close(linger=0)

@@ -41,9 +41,9 @@ def test_request_decodes_the_gateway_example_and_ignores_unknown_keys() -> None:
 
 
 def test_request_defaults_and_normalisation() -> None:
-    req = decode_request(b'{"messageId":"m","text":"x","targetLanguages":["EN","en","de"]}')
+    req = decode_request(b'{"messageId":"m","text":"x","targetLanguages":["EN","en","pt-BR"]}')
     assert (req.source_language, req.model_type) == ("fr", "basic")
-    assert req.target_languages == ("en", "de")
+    assert req.target_languages == ("EN", "pt-BR")  # one per code whatever its case, as written
     assert len(req.task_id) == 36  # a UUID when the request carries none
     assert (
         decode_request(b'{"messageId":"m","text":"x","targetLanguages":["en"]}', "seq-9").task_id
@@ -67,7 +67,8 @@ def test_request_routes_the_any_conversation_to_the_any_pool() -> None:
         (b"[1, 2]", "not a JSON object"),
         (b'{"text":"x","targetLanguages":["en"]}', "messageId"),
         (b'{"messageId":"m","text":"   ","targetLanguages":["en"]}', "text is blank"),
-        (b'{"messageId":"m","text":"x","targetLanguages":["english"]}', "ISO 639-1"),
+        (b'{"messageId":"m","text":"x","targetLanguages":[""]}', "not a language code"),
+        (b'{"messageId":"m","text":"x","targetLanguages":["en\\u0000"]}', "not a language code"),
         (b'{"messageId":"m","text":"x","targetLanguages":"en"}', "targetLanguages"),
         (b'{"messageId":"m","text":"x","targetLanguages":["en"],"modelType":"x"}', "modelType"),
     ],
@@ -83,7 +84,7 @@ def test_an_invalid_request_that_names_its_targets_is_addressed_per_target() -> 
         b'"conversationId":"c","sourceLanguage":"en","modelType":"ultra"}',
         "fallback",
     )
-    assert to == Addressee("fallback", "m-1", "c", "en", ("french", "fr"), "")
+    assert to == Addressee("fallback", "m-1", "c", "en", ("French", "fr"), "")  # as written
     no_id = read_addressee(b'{"taskId":"t","targetLanguages":["de"]}', "fallback")
     assert no_id == Addressee("t", "", "", "", ("de",), "basic")
 

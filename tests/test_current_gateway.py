@@ -18,7 +18,7 @@ from tests.support import Models, free_port, running_worker, shim_env, worker_en
 from tests.test_metrics import scrape, value, wait_metric
 from tests.test_zmq_compat import METADATA_KEYS, RESULT_KEYS
 from translator.bus.embedded import EmbeddedNats
-from translator.contracts.messages import TranslationRequest, TranslationResult
+from translator.contracts.messages import TranslationResult
 from translator.contracts.subjects import Pool
 from zmq_compat import protocol
 from zmq_compat.envelopes import NOT_SERVED, Unsupported
@@ -97,8 +97,9 @@ async def test_the_current_gateway_gets_its_events_retries_included(
                     for f in completed_for(gw, several["taskId"])
                     if b'"targetLanguage": "fr"' in f
                 )
-                # the gateway lost the fr result (its SUB socket was being recreated): pushed
-                # again, it gets the same frame, and nothing is translated again
+                # the gateway lost the fr result (its SUB socket was recreated): pushed again,
+                # it gets the same frame, and nothing is translated again
+                await gw.resubscribe()
                 await gw.retry(several, ["fr"])
                 attachment = b"\x00\x01 a binary part the text translation never reads"
                 multipart = await gw.translate("Good morning", ["de"], attachments=(attachment,))
@@ -225,9 +226,11 @@ def test_every_type_the_current_gateway_sends_is_parsed_as_what_it_is() -> None:
         event = json.loads(refusal.frame)
         assert event["error"] == f"{kind} {NOT_SERVED_TEXT}"
     fields = {"taskId": "t", "messageId": "m", "text": "hi", "targetLanguages": ["fr"]}
-    typed = parse({"type": "translation", **fields})
-    assert isinstance(typed, TranslationRequest)
-    assert typed == parse(fields)  # the type is the envelope's; the request is the same
+    typed, legacy = parse({"type": "translation", **fields}), parse(fields)
+    assert isinstance(typed, protocol.TextRequest)
+    assert isinstance(legacy, protocol.TextRequest)
+    assert (typed.typed, legacy.typed) == (True, False)  # the envelope's: the current gateway's
+    assert typed.request == legacy.request  # the request is the same
     with pytest.raises(TooLong) as typed_long:
         parse(
             {"type": "translation", "messageId": "m", "text": "a" * 101, "targetLanguages": ["fr"]}

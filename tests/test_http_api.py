@@ -26,7 +26,7 @@ from tests.support import (
     stop_process,
     worker_env,
 )
-from translator.api.codes import iso_code, pattern
+from translator.api import codes
 from translator.api.errors import ApiError
 from translator.api.files import Documents
 from translator.api.keys import Gate, Refused
@@ -616,22 +616,30 @@ def test_keys_refill_at_their_rate() -> None:
 
 
 def test_language_codes_clients_send() -> None:
-    known = frozenset({"en", "fr", "pt", "zh"})
-    sent = ("fr", "FR", "pt-BR", "PB", "zh-Hans", "ZH-HANS", "auto")
-    assert [iso_code(c, "target", known, auto=True) for c in sent] == [
-        "fr", "fr", "pt", "pt", "zh", "zh", "auto",
-    ]  # fmt: skip
+    """Codes as people write them, read with the language table into the keys models are asked
+    in; the OpenAPI document's pattern takes exactly the same ones."""
+    known = frozenset({"en", "fr", "pt", "zh", "zh-Hant", "fuv"})
+    sent = {
+        "fr": "fr", "FR": "fr", "pt-BR": "pt", "pt_br": "pt", "PB": "pt", "por": "pt",
+        "zh-Hans": "zh", "ZH-HANS": "zh", "zh-TW": "zh-Hant", "zh-Hant": "zh-Hant",
+        "zt": "zh-Hant", "zh-Hant-TW": "zh-Hant", "en-US": "en", "en-GB": "en", "fuv": "fuv",
+        "auto": "auto",
+    }  # fmt: skip
+    assert {c: codes.code(c, "target", known, auto=True) for c in sent} == sent
     refused = {
-        "french": "ISO 639-1", "en-US": "ISO 639-1", " fr": "ISO 639-1", "de": "unsupported",
-        "zt": "Traditional Chinese", "zh-Hant": "Traditional Chinese", "auto": "ISO 639-1",
+        "french": "not a language code", " fr": "not a language code",
+        "pt-XY": "not a language code", "de": "unsupported", "bas": "unsupported",
+        "sr-Latn": "unsupported", "auto": "not a language code",
     }  # fmt: skip
     for code, why in refused.items():
         with pytest.raises(ApiError, match=why) as error:
-            iso_code(code, "target", known)
+            codes.code(code, "target", known)
         assert error.value.status == 400
-    rule = re.compile(pattern(known, auto=True))  # the OpenAPI document's, the same rule
+    rule = re.compile(codes.pattern(known, auto=True))  # the OpenAPI document's, the same rule
     assert all(rule.fullmatch(code) for code in sent)
     assert not any(rule.fullmatch(code) for code in refused if code != "auto")
+    for spelling in codes.spellings(known):  # and nothing the table would read otherwise
+        assert rule.fullmatch(spelling)
 
 
 def test_not_blank_is_pythons_whitespace_as_a_pattern() -> None:

@@ -36,6 +36,7 @@ RESULT_KEYS = [
     "messageId", "translatedText", "sourceLanguage", "targetLanguage", "confidenceScore",
     "processingTime", "modelType", "workerName", "translatorModel", "workerId", "poolType",
     "translationTime", "queueTime", "memoryUsage", "cpuUsage", "timestamp", "version",
+    "modelName",  # added last: the model's name (PROTOCOL.md); translatorModel is the tier
 ]  # fmt: skip
 METADATA_KEYS = [
     "translatorVersion", "modelVersion", "processingNode", "sessionId", "requestId", "protocol",
@@ -114,11 +115,11 @@ async def test_translation_completed_matches_the_0_4_9_format_byte_for_byte(
         assert message["metadata"]["protocol"] == "ZMQ_PUB_SUB"
         assert message["metadata"]["encoding"] == "UTF-8"
         assert message["metadata"]["translatorVersion"] == "1.0.0"
-        assert (
-            message["metadata"]["modelVersion"]
-            == message["result"]["translatorModel"]
-            == models.t5.name  # the model's name, never a path of the worker's machine
-        )
+        # the tier that produced the text, as both Meeshy translators send it (the gateway
+        # ranks a message's translations by it); the model's name beside it, never a path
+        assert message["metadata"]["modelVersion"] == message["result"]["translatorModel"]
+        assert message["result"]["translatorModel"] == "basic"
+        assert message["result"]["modelName"] == models.t5.name
     assert results["fr"]["metadata"]["sessionId"] == same["metadata"]["sessionId"]
 
 

@@ -61,7 +61,15 @@ def _fields(payload: Any) -> dict[str, str | None]:
     }
 
 
-Parsed = Ping | TranslationRequest | StoryRequest | Unsupported
+@dataclass(frozen=True)
+class TextRequest:
+    """A text's translation request; `typed`: the current gateway's (it has a `type`)."""
+
+    request: TranslationRequest
+    typed: bool
+
+
+Parsed = Ping | TextRequest | StoryRequest | Unsupported
 
 
 def parse(frame: bytes, max_bytes: int, max_text_length: int) -> Parsed:
@@ -90,7 +98,8 @@ def parse(frame: bytes, max_bytes: int, max_text_length: int) -> Parsed:
         if refusal is None:
             raise BadFrame(f"unknown message type {kind[:64]!r}", **_fields(payload))
         return refusal
-    return _request(frame, payload, max_text_length, typed=kind is not None)
+    typed = kind is not None
+    return TextRequest(_request(frame, payload, max_text_length, typed), typed)
 
 
 def _request(frame: bytes, payload: Any, max_text_length: int, typed: bool) -> TranslationRequest:
@@ -140,7 +149,10 @@ def translation_error(
 
 
 def translation_completed(result: TranslationResult, session_id: str) -> bytes:
-    """The 0.4.9 `translation_completed`, every key in its order."""
+    """The 0.4.9 `translation_completed`, every key in its order. `translatorModel` and
+    `metadata.modelVersion` carry the tier that produced the text, as both Meeshy translators
+    send them (the gateway ranks a message's translations by it); the model's name travels in
+    the added `modelName`, last (PROTOCOL.md)."""
     body = {
         "messageId": result.message_id,
         "translatedText": result.translated_text,
@@ -159,6 +171,7 @@ def translation_completed(result: TranslationResult, session_id: str) -> bytes:
         "cpuUsage": float(result.cpu_usage),
         "timestamp": float(result.timestamp),
         "version": result.version,
+        "modelName": result.model_name,
     }
     metadata = {
         "translatorVersion": TRANSLATOR_VERSION,
@@ -179,6 +192,15 @@ def translation_completed(result: TranslationResult, session_id: str) -> bytes:
             "metadata": metadata,
         }
     )
+
+
+def target_error(request: TranslationRequest, target: str, reason: str, typed: bool) -> bytes:
+    """One target's `translation_error`: 0.4.9's shape exactly (its reason names the target);
+    the current gateway's with `targetLanguage` too, which it ignores and a person reads."""
+    frame = json.loads(
+        translation_error(request.task_id, request.message_id, reason, request.conversation_id)
+    )
+    return dumps({**frame, "targetLanguage": target} if typed else frame)
 
 
 def result_frame(result: TranslationResult, session_id: str) -> bytes:

@@ -85,8 +85,9 @@ async def run(settings: ShimSettings) -> int:
     readiness = Readiness()
     health = HealthServer(readiness.check, telemetry.endpoint(readiness, settings.metrics_enabled))
     relay = readiness.relay = Relay(settings.api_timeout)
+    catalog = Catalog.of(settings)  # what the models write: the API's languages, the shim's
     if settings.http_api_enabled:
-        readiness.api = Api(settings, relay, Catalog.of(settings))
+        readiness.api = Api(settings, relay, catalog)
     app = build_app(readiness.api, health.routes())
     stopping = anyio.Event()
     async with anyio.create_task_group() as tg:
@@ -108,7 +109,8 @@ async def run(settings: ShimSettings) -> int:
         )
         await verify_topology(nc.jetstream(), settings)
         await relay.start(nc)
-        shim = Shim(settings, nc)
+        shim = Shim(settings, nc, catalog)
+        await shim.remember()  # before the gateway's retries can come
         shim.bind()
         readiness.shim = shim
         try:

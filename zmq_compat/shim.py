@@ -16,11 +16,13 @@ again, one still due is left to come, and only the others are queued (docs/GATEW
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable
+from dataclasses import dataclass
 
 import anyio
 import nats.errors
@@ -37,8 +39,10 @@ from translator.bus.client import submit
 from translator.bus.fetching import fetch_batch, log_refusal
 from translator.bus.retry import patiently
 from translator.contracts.errors import PoolFull
-from translator.contracts.messages import TranslationRequest, TranslationResult
+from translator.contracts.messages import ModelType, TranslationRequest, TranslationResult
 from translator.contracts.subjects import GATEWAY_RESULTS_STREAM
+from translator.inference import languages
+from translator.inference.catalog import Catalog
 from translator.runtime import tracing
 from zmq_compat import envelopes, protocol
 from zmq_compat.errors import BadFrame, TooLong
@@ -51,23 +55,25 @@ log = logging.getLogger(__name__)
 POOL_FULL = "translation pool full"
 UNAVAILABLE = "translation service unavailable: the queue (NATS) cannot be reached"
 STOPPING = "translation service stopping: the request was not queued"
-_QUIET, _SWEEP = 0.2, 1.0  # stopping: PULL read until quiet this long, for at most that long
+_SWEEP = 1.0  # stopping: the longest the frames libzmq holds are taken before PULL closes
 OUTCOMES = (
     "accepted", "pool_full", "unavailable", "invalid", "ping", "pong_skipped", "held",
     "result_ok", "result_error", "result_duplicate", "result_after_error", "send_blocked",
     "bad_result", "skipped", "unsupported", "story_completed", "story_empty",
-    "repush_resent", "repush_in_flight", "foreign",
+    "repush_resent", "repush_in_flight", "repush_unread", "foreign", "unsupported_target",
 )  # fmt: skip
 _NOT_SENT = (nats.errors.OutboundBufferLimitError, nats.errors.NoRespondersError)
 _RESULTS_ACK_WAIT = 30.0
+_REMEMBER_LIMIT = 20.0  # the longest the start spends reading back the window's results
 _SEND_BACKOFF = (0.002, 0.05)  # a full PUB queue: first and longest wait before trying again
 Received = tuple[TranslationRequest, tracing.Span, float]  # with its arrival (monotonic)
 
 
 class Shim:
-    def __init__(self, settings: ShimSettings, nc: Client) -> None:
+    def __init__(self, settings: ShimSettings, nc: Client, catalog: Catalog) -> None:
         self.settings = settings
         self.nc = nc
+        self.catalog = catalog  # what the configured models write: a target none does is refused
         self.session_id = str(uuid.uuid4())
         self.counts: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
         self._context = zmq.asyncio.Context()
@@ -92,11 +98,21 @@ class Shim:
         self.taken_on_stop = 0
         window = settings.zmq_duplicate_window
         # the frames sent, by (taskId, target language): never twice, again for a retried push
-        self._sent: Recent[tuple[str, str], bytes] = Recent(window)
+        # that cannot have had it (`Sent`)
+        self._sent: Recent[tuple[str, str], Sent] = Recent(window)
+        # the gateways' subscriptions so far: a frame sent before the latest one may have gone
+        # to a gateway that was away; one sent since has reached every subscriber's queue
+        self._epoch = 0
+        # what an earlier shim sent, from the results stream (`remember`): a retry gets it
+        self._restored: Recent[tuple[str, str], bytes] = Recent(window)
         # the target languages still due, by taskId: a retried push does not queue them again
         self._due: Recent[str, frozenset[str]] = Recent(window)
         # task ids answered with an error whose result may still come: it is never sent
         self._refused: Recent[str, bool] = Recent(window)
+        # the errors of a request's unsupported targets, by taskId: sent once its other
+        # targets have their fate (a gateway counting consecutive errors sees its successes
+        # first: the current gateway opens its circuit breaker after 8)
+        self._after: Recent[str, dict[str, bytes]] = Recent(window)
         self._stories: Stories[Msg] = Stories()
         self.unsupported: Counter[str] = Counter(dict.fromkeys(envelopes.NOT_SERVED, 0))
         self.in_flight = 0  # requests taken from PULL whose fate is not settled yet
@@ -161,23 +177,22 @@ class Shim:
             self._drained.set()
 
     async def _take_queued(self, requests: anyio.abc.ObjectSendStream[Received]) -> int:
-        """The frames already on their way to PULL: read without blocking until none has come
-        for `_QUIET` seconds (frames still in the kernel's buffers reach the socket meanwhile),
-        and for at most `_SWEEP` seconds in all, so that a gateway that keeps sending cannot
-        hold the stop."""
+        """The frames libzmq already holds, each given to the publishers, then PULL closed in
+        the same breath as the read that found none: a frame the gateway sends after that finds
+        no connection, and its PUSH keeps it for the next shim (PUSH/PULL has no acknowledgement:
+        only a frame on the wire at that very instant can be lost). A gateway that keeps sending
+        faster than the frames are taken holds this for at most `_SWEEP` seconds."""
         taken = 0
-        started = quiet_since = time.monotonic()
+        started = time.monotonic()
+        now: zmq.Socket[bytes] = zmq.Socket.shadow(self.pull.underlying)  # reads without yielding
         while time.monotonic() - started < _SWEEP:
             try:
-                frames = await self.pull.recv_multipart(flags=zmq.NOBLOCK, copy=True)
+                frames = now.recv_multipart(flags=zmq.NOBLOCK, copy=True)
             except zmq.Again:
-                if time.monotonic() - quiet_since >= _QUIET:
-                    break
-                await anyio.sleep(0.01)
-                continue
+                break
             taken += 1
-            quiet_since = time.monotonic()
             await self._dispatch(frames[0], requests)
+        self.pull.close(linger=0)
         return taken
 
     async def drain(self, timeout: float) -> None:
@@ -212,12 +227,13 @@ class Shim:
             return
         request: TranslationRequest | None
         if isinstance(parsed, StoryRequest):
-            request = parsed.request
+            request = self._story_targets(parsed)
             if request is None:
                 await self._nothing_to_translate(parsed)
                 return
         else:
-            request = await self._repush(parsed)
+            request = await self._repush(parsed.request)
+            request = request and await self._served(request, parsed.typed)
             if request is None:
                 return
         if self._hold_full():
@@ -235,10 +251,15 @@ class Shim:
         due = self._due.get(request.task_id) or frozenset()
         left = []
         for language in request.target_languages:
-            frame = self._sent.get((request.task_id, language))
-            if frame is not None:
+            key = (request.task_id, language)
+            sent, restored = self._sent.get(key), self._restored.pop(key)
+            if sent is not None and not self._may_have_missed(sent):
+                self.counts["repush_unread"] += 1  # in the gateway's queue, not read yet
+            elif sent is not None or restored is not None:
                 self.counts["repush_resent"] += 1
+                frame = sent.frame if sent is not None else restored or b""
                 await self._send(frame)
+                self._sent.put(key, Sent(frame, self._epoch if self.subscribers > 0 else -1))
             elif language in due:
                 self.counts["repush_in_flight"] += 1
             else:
@@ -249,6 +270,65 @@ class Shim:
             "zmq_compat: task %s pushed again; %d target(s) to queue", request.task_id, len(left)
         )
         return request.model_copy(update={"target_languages": tuple(left)}) if left else None
+
+    def _may_have_missed(self, sent: Sent) -> bool:
+        """Whether a gateway may not have `sent`: nobody listened when it went, or a gateway
+        subscribed since (it reconnected: what was queued for it before went with the
+        connection)."""
+        return sent.epoch < 0 or sent.epoch != self._epoch
+
+    def refusal(self, target: str, tier: ModelType) -> str | None:
+        """Why no model will translate into `target` (as written), or None."""
+        read = languages.language(target)
+        if read is None:
+            return f"unsupported language {target!r}: not a language code"
+        if not self.catalog.writes(read.key, tier):
+            return f"unsupported language {target!r}: no configured model writes it"
+        return None
+
+    async def _served(self, request: TranslationRequest, typed: bool) -> TranslationRequest | None:
+        """The request with the targets a model can write; each other target gets its own
+        `translation_error`, at once when none is left, else after the others' fates. None when
+        no target is left to queue."""
+        refused = {
+            target: why
+            for target in request.target_languages
+            if (why := self.refusal(target, request.model_type)) is not None
+        }
+        if not refused:
+            return request
+        self.counts["unsupported_target"] += len(refused)
+        frames = {t: protocol.target_error(request, t, why, typed) for t, why in refused.items()}
+        kept = tuple(t for t in request.target_languages if t not in refused)
+        if kept:
+            self._after.put(request.task_id, frames)
+            return request.model_copy(update={"target_languages": kept})
+        await self._send_frames(request.task_id, frames)
+        return None
+
+    def _story_targets(self, story: StoryRequest) -> TranslationRequest | None:
+        """A story's request with the targets a model can write (the others are left out of
+        its completed event, as the gateway's own translator leaves out failed ones)."""
+        if story.request is None:
+            return None
+        targets = story.request.target_languages
+        kept = tuple(t for t in targets if self.refusal(t, story.request.model_type) is None)
+        self.counts["unsupported_target"] += len(targets) - len(kept)
+        return story.request.model_copy(update={"target_languages": kept}) if kept else None
+
+    async def _send_frames(self, task_id: str, frames: dict[str, bytes]) -> None:
+        """Send a task's frames by target, each remembered as sent (a retried push gets it
+        again)."""
+        for frame in frames.values():
+            await self._send(frame)
+        self._answered(task_id, frames)
+
+    async def _settled(self, task_id: str) -> None:
+        """Once a task has nothing due, the errors held for its unsupported targets."""
+        if not self._due.seen(task_id):
+            held = self._after.pop(task_id)
+            if held:
+                await self._send_frames(task_id, held)
 
     async def _not_served(self, refusal: envelopes.Unsupported) -> None:
         self.counts["unsupported"] += 1
@@ -390,6 +470,7 @@ class Shim:
                 request.task_id, request.message_id, reason, request.conversation_id
             )
         await self._send(frame)
+        await self._settled(request.task_id)
 
     # -- NATS -> gateway ---------------------------------------------------------------------
 
@@ -404,11 +485,53 @@ class Shim:
             max_ack_pending=10_000,
         )
 
+    async def remember(self) -> None:
+        """What earlier shims sent within ZMQ_DUPLICATE_WINDOW, read back from the results
+        stream before the sockets open: a gateway's retry of one is answered after a restart
+        too (JetStream de-duplicates the retried request, so nothing else would answer it). A
+        result still unacked is delivered again as usual; this only answers retries."""
+        window = self.settings.zmq_duplicate_window
+        js = self.nc.jetstream()
+        subject = self.settings.result_subject
+        info = await js.stream_info(GATEWAY_RESULTS_STREAM, subjects_filter=subject)
+        if window <= 0 or not (info.state.subjects or {}).get(subject):
+            return
+        since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=window)
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since)
+        sub = await js.subscribe(
+            subject, stream=GATEWAY_RESULTS_STREAM, ordered_consumer=True, config=config
+        )
+        restored = 0
+        with anyio.move_on_after(_REMEMBER_LIMIT):
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=1.0)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    break  # nothing (more) in the window
+                restored += self._restore(msg)
+                if msg.metadata.num_pending == 0:
+                    break
+        await sub.unsubscribe()
+        log.info("zmq_compat: %d result(s) of the last %.0fs remembered", restored, window)
+
+    def _restore(self, msg: Msg) -> int:
+        try:
+            result = TranslationResult.model_validate_json(msg.data)
+        except ValueError:
+            return 0
+        if story_of(result.task_id) is not None:  # a story's event is made from all its results
+            return 0
+        frame = protocol.result_frame(result, self.session_id)
+        self._restored.put((result.task_id, result.target_language), frame)
+        return 1
+
     async def track_subscribers(self) -> None:
         """Count the gateways subscribed to PUB (XPUB: b"\\x01" subscribe, b"\\x00" leave)."""
         while True:
             event = await self.pub.recv()
-            self.subscribers += 1 if event[:1] == b"\x01" else -1
+            joined = event[:1] == b"\x01"
+            self.subscribers += 1 if joined else -1
+            self._epoch += joined
             if self.subscribers > 0:
                 self._listening.set()
             elif self._listening.is_set():
@@ -479,6 +602,7 @@ class Shim:
         event = "translation_completed" if result.status == "ok" else "translation_error"
         await self._send_result(frame, event, result, msg)
         self._answered(result.task_id, {result.target_language: frame})
+        await self._settled(result.task_id)
         return [msg]
 
     async def _forward_story(self, result: TranslationResult, msg: Msg) -> list[Msg]:
@@ -508,8 +632,9 @@ class Shim:
 
     def _answered(self, task_id: str, frames: dict[str, bytes]) -> None:
         """`frames` were sent (only once they were: a result whose send failed goes again)."""
+        epoch = self._epoch if self.subscribers > 0 else -1
         for language, frame in frames.items():
-            self._sent.put((task_id, language), frame)
+            self._sent.put((task_id, language), Sent(frame, epoch))
         due = (self._due.get(task_id) or frozenset()) - frames.keys()
         if due:
             self._due.put(task_id, due)
@@ -525,6 +650,15 @@ async def _tell(reply: Awaitable[None]) -> None:
         await reply
     except nats.errors.Error as exc:
         log.debug("zmq_compat: ack not sent: %r", exc)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A frame sent to the gateways, and the subscription epoch it went out in (-1: nobody
+    was subscribed)."""
+
+    frame: bytes
+    epoch: int
 
 
 class NotQueued(Exception):

@@ -79,11 +79,23 @@ class _Fields:
             "maxLength": settings.max_text_length,
             "pattern": NOT_BLANK,
         }
-        self.target = {"type": "string", "pattern": pattern(known) if known else "^[a-zA-Z]{2}$"}
-        self.source = {**self.target, "default": "auto"}
-        self.source["pattern"] = (
-            pattern(known, auto=True) if known else "^([a-zA-Z]{2}|[aA][uU][tT][oO])$"
-        )
+        # the language codes taken (codes.py), once each in the components: the set is large
+        self.languages = {
+            "TargetLanguage": {
+                "type": "string",
+                "description": "A language a configured model writes (docs/API.md).",
+                "pattern": pattern(known) if known else "^[a-zA-Z]{2}$",
+            },
+            "SourceLanguage": {
+                "type": "string",
+                "description": "As TargetLanguage, or `auto` (detected).",
+                "pattern": pattern(known, auto=True)
+                if known
+                else "^([a-zA-Z]{2}|[aA][uU][tT][oO])$",
+            },
+        }
+        self.target = _ref("TargetLanguage")
+        self.source = {"$ref": "#/components/schemas/SourceLanguage", "default": "auto"}
         self.batch = settings.api_max_batch
         self.file_chars = settings.api_char_limit
 
@@ -331,5 +343,5 @@ def document(settings: ApiSettings, known: frozenset[str]) -> dict[str, Any]:
             " JetStream (docs/API.md).",
         },
         "paths": paths,
-        "components": {"schemas": defs["$defs"]},
+        "components": {"schemas": {**defs["$defs"], **fields.languages}},
     }

@@ -13,8 +13,7 @@ from fastapi import Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from translator.api import files, together
-from translator.api.codes import iso_code
+from translator.api import codes, files, together
 from translator.api.errors import RETRY_SOON, ApiError
 from translator.api.files import FileStore
 from translator.api.keys import Gate, Refused
@@ -81,7 +80,7 @@ class Api:
             raise ApiError(refused.status, refused.reason, headers) from refused
 
     def code(self, value: object, what: str, auto: bool = False) -> str:
-        return iso_code(value, what, self.known, auto)
+        return codes.code(value, what, self.known, auto)
 
     def check_texts(self, texts: list[str], documents: bool = False) -> None:
         """API_CHAR_LIMIT for the request's texts together, and MAX_TEXT_LENGTH for each, but
@@ -142,7 +141,7 @@ class Api:
             translated_text=result.translated_text,
             source_language=result.source_language,
             target_language=target,
-            model_used=result.translator_model,
+            model_used=result.model_name,
             confidence_score=result.confidence_score,
             processing_time_ms=round((time.perf_counter() - started) * 1000),
             from_cache=result.pieces > 0 and result.pieces_cached == result.pieces,
@@ -263,8 +262,8 @@ class Api:
         ]
 
     def languages_049(self) -> dict[str, dict[str, str]]:
-        codes = sorted({c for pair in self.catalog.pairs("basic") for c in pair})
-        return {"supported_languages": {c: langcodes.Language.get(c).autonym() for c in codes}}
+        keys = sorted({c for pair in self.catalog.pairs("basic") for c in pair})
+        return {"supported_languages": {c: langcodes.Language.get(c).autonym() for c in keys}}
 
     def models_049(self) -> dict[str, dict[str, dict[str, Any]]]:
         models: dict[str, dict[str, Any]] = {}

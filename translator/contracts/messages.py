@@ -11,6 +11,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard, TypeVar, get_args
 
@@ -23,7 +24,7 @@ from translator.contracts.subjects import Pool
 ModelType = Literal["basic", "medium", "premium"]
 MODEL_TYPES: tuple[ModelType, ...] = ("basic", "medium", "premium")
 RESULT_VERSION = "1.0.0"
-_LANGUAGE = re.compile(r"^[a-z]{2}$")
+MAX_CODE_LENGTH = 35  # a language code on the wire: a BCP 47 tag's longest (`zh-Hant-TW`...)
 
 
 class _Message(BaseModel):
@@ -37,11 +38,23 @@ class _Message(BaseModel):
     )
 
 
-def _language(value: str) -> str:
-    code = value.strip().lower()
-    if not _LANGUAGE.match(code):
-        raise ValueError(f"{value!r} is not an ISO 639-1 language code")
+def _code(value: str) -> str:
+    """A language code as a client wrote it, checked for its shape only: what language it
+    names is the table's business (translator/inference/languages.py), per target."""
+    code = value.strip()
+    if not code or len(code) > MAX_CODE_LENGTH or not code.isprintable():
+        raise ValueError(
+            f"{value[:40]!r} is not a language code (1 to {MAX_CODE_LENGTH} printable characters)"
+        )
     return code
+
+
+def distinct(codes: Iterable[str]) -> tuple[str, ...]:
+    """The codes with repeats dropped, whatever their case, each as first written."""
+    seen: dict[str, str] = {}
+    for code in codes:
+        seen.setdefault(code.lower(), code)
+    return tuple(seen.values())
 
 
 def new_task_id() -> str:
@@ -88,10 +101,15 @@ class TranslationRequest(_Message):
     text: str = Field(min_length=1)
     """The text to translate: not blank, at most MAX_TEXT_LENGTH (5000) characters."""
     source_language: str = "fr"
-    """ISO 639-1 code of the text's language, or `auto` (detected). Default `fr`, as 0.4.9."""
+    """The text's language, or `auto` (detected). Default `fr`, as 0.4.9. Any code of the
+    language table: ISO 639-1 or 639-3, a BCP 47 tag with a script or region (`pt-BR`,
+    `zh-Hant`) (docs/TRANSLATION.md, "Language codes")."""
     target_languages: tuple[str, ...] = Field(min_length=1, max_length=MAX_TARGETS)
-    """ISO 639-1 codes, 1 to 64. Case is ignored and repeats are dropped: one result
-    per distinct code (`["fr", "FR", "fr"]` gets one, and its `expectedResults` says 1)."""
+    """1 to 64 codes, as `sourceLanguage` takes them. Each target has its own fate: one that
+    no configured model writes, or that is not a language code, gets its own error result,
+    the others their translations. Repeats, whatever their case, are dropped: one result per
+    distinct code, which names it as first written (`["fr", "FR", "fr"]` gets one, `fr`,
+    and its `expectedResults` says 1)."""
     conversation_id: str = ""
     """`any` (the global public conversation) goes to the `any` pool, anything else to
     `normal`. Copied into every result."""
@@ -119,12 +137,12 @@ class TranslationRequest(_Message):
     @field_validator("source_language")
     @classmethod
     def _source(cls, value: str) -> str:
-        return "auto" if value.strip().lower() == "auto" else _language(value)
+        return "auto" if value.strip().lower() == "auto" else _code(value)
 
     @field_validator("target_languages")
     @classmethod
     def _targets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(_language(code) for code in value))
+        return distinct(_code(code) for code in value)
 
     @property
     def pool(self) -> Pool:
@@ -158,7 +176,7 @@ class TranslationResult(_Message):
     """The language translated from: the detected one when the request said `auto` (as the
     request gave it, or empty, on an error result for a request that could not be read)."""
     target_language: str
-    """The language of this result, lower-cased as the request listed it."""
+    """The language of this result, as the request wrote it (`pt-BR` stays `pt-BR`)."""
     confidence_score: float = 0.0
     """0 to 1: the model's mean token probability over the translation (1 for a text kept as it
     is)."""
@@ -169,8 +187,11 @@ class TranslationResult(_Message):
     worker_name: str = ""
     """`<pool>_worker_<pid>` of the worker that answered."""
     translator_model: str = ""
-    """The model that produced the text (after a tier fallback, the next tier's): a name,
-    never a local path."""
+    """The tier that produced the text (`basic`, `medium`, `premium`; after a fallback, the
+    tier that translated), as both Meeshy translators send it: the gateway ranks a message's
+    translations by it (empty on an error result)."""
+    model_name: str = ""
+    """The model that produced the text: a name (`t5-small`), never a local path."""
     worker_id: str = ""
     """`<host>-<pid>` of the worker that answered."""
     pool_type: str = ""
@@ -498,7 +519,7 @@ def loads(data: bytes) -> Any:
         return None
 
 
-MAX_TARGET_LENGTH = 35  # the longest target an error result may echo (a BCP 47 tag's length)
+MAX_TARGET_LENGTH = MAX_CODE_LENGTH  # the longest target an error result may echo
 
 
 @dataclass(frozen=True)
@@ -537,9 +558,8 @@ def read_addressee(data: bytes, fallback_task_id: str) -> Addressee | None:
     raw = payload.get("targetLanguages") if isinstance(payload, dict) else None
     if not isinstance(payload, dict) or not isinstance(raw, list):
         return None
-    codes = (t.strip().lower() for t in raw[:MAX_TARGETS] if isinstance(t, str))
-    targets = tuple(dict.fromkeys(c for c in codes if 0 < len(c) <= MAX_TARGET_LENGTH))
-    targets = tuple(t for t in targets if t.isprintable())
+    codes = (t.strip() for t in raw[:MAX_TARGETS] if isinstance(t, str))
+    targets = distinct(c for c in codes if 0 < len(c) <= MAX_TARGET_LENGTH and c.isprintable())
     if not targets:
         return None
     model_type = payload.get("modelType", "basic")

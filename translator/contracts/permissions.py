@@ -193,6 +193,9 @@ SHIM = User(
         *_api(f"CONSUMER.CREATE.{GATEWAY_RESULTS_STREAM}.{SHIM_CONSUMER}"),
         *_api(f"CONSUMER.CREATE.{GATEWAY_RESULTS_STREAM}.{SHIM_CONSUMER}.>"),
         *_pull(GATEWAY_RESULTS_STREAM, SHIM_CONSUMER),
+        # reading back at start what was sent within ZMQ_DUPLICATE_WINDOW (ordered consumer)
+        *_api(f"CONSUMER.CREATE.{GATEWAY_RESULTS_STREAM}"),
+        f"$JS.FC.{GATEWAY_RESULTS_STREAM}.>",
         *(gateway_request_subject(p) for p in Pool),
         DETECT_SUBJECT,
     ),

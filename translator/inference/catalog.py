@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from translator.contracts.messages import MODEL_TYPES, ModelType
 from translator.contracts.settings import TranslatorSettings
 from translator.inference.families import opus_pair
-from translator.inference.languages import NLLB_CODES, T5_PAIRS
+from translator.inference.languages import T5_PAIRS, nllb_keys
 from translator.inference.locations import local_path, model_name
 
 _M2M_TOKEN = re.compile(r"^__([a-z]{2})__$")
@@ -26,7 +26,11 @@ class ModelEntry:
     model_id: str
     name: str
     family: str  # t5, nllb, m2m100, marian, or "unknown" (not on disk, a name that says nothing)
-    pairs: frozenset[Pair]
+    pairs: frozenset[Pair]  # (source, target) language keys (languages.py)
+    targets: frozenset[str] = field(init=False)  # the keys it writes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "targets", frozenset(target for _, target in self.pairs))
 
     @property
     def languages(self) -> list[str]:
@@ -73,7 +77,7 @@ def describe(model_id: str, models_path: Path) -> ModelEntry:
     if family == "t5":
         pairs = T5_PAIRS
     elif family == "nllb":
-        pairs = _all_pairs(set(NLLB_CODES))
+        pairs = _all_pairs(set(nllb_keys()))
     elif family == "m2m100" and where is not None:
         pairs = _all_pairs(_m2m_codes(where))
     elif family == "marian":
@@ -110,6 +114,15 @@ class Catalog:
         for tier in tiers:
             found |= self.tiers[tier].pairs
         return frozenset(found)
+
+    def writes(self, target: str, model_type: ModelType = "basic") -> bool:
+        """Whether a model a request of this tier may use (its fallbacks, the pair table) writes
+        the language `target` (a key): a target none writes gets its own error at once."""
+        start = MODEL_TYPES.index(model_type)
+        tiers = MODEL_TYPES[start:] if self.fallback else (model_type,)
+        return any(target in self.tiers[tier].targets for tier in tiers) or any(
+            target == wanted for _, wanted in self.pair_models
+        )
 
     def targets(self, model_type: ModelType = "basic") -> dict[str, list[str]]:
         """Each source language and the targets it can go to."""

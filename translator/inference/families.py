@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from translator.contracts.errors import UnsupportedLanguage
-from translator.inference.languages import NLLB_CODES, T5_NAMES, T5_PAIRS
+from translator.inference.languages import T5_NAMES, T5_PAIRS, nllb_code
 
 _OPUS_PAIR = re.compile(r"opus-mt-([a-z]{2,3})-([a-z]{2,3})$", re.IGNORECASE)
 _TARGET_TOKEN = re.compile(r">>[A-Za-z_]{2,8}<<")
@@ -60,20 +60,21 @@ class NllbFamily(Family):
 
     def __init__(self, model_id: str, tokenizer: Any) -> None:
         super().__init__(model_id, tokenizer)
-        # the codes this tokenizer knows, looked up once: get_vocab() builds a dict of NLLB's
-        # 256k tokens (0.2 s a call), which per generate() dominated a batch on a GPU
-        unknown = tokenizer.unk_token_id
-        self._codes = {
-            language: code
-            for language, code in NLLB_CODES.items()
-            if tokenizer.convert_tokens_to_ids(code) not in (None, unknown)
-        }
+        # each language key's code, looked up once: the tokenizer's own lookups build a dict
+        # of NLLB's 256k tokens (0.2 s a call), which per generate() dominated a GPU's batch
+        self._codes: dict[str, str | None] = {}
 
     def _code(self, language: str) -> str:
-        code = self._codes.get(language)
-        if code is None:
-            raise self._unsupported(language, "no NLLB-200 language code for it")
-        return code
+        if language not in self._codes:
+            code = nllb_code(language)  # the language table: `pt-BR` is por_Latn
+            known = code is not None and self.tokenizer.convert_tokens_to_ids(code) not in (
+                None, self.tokenizer.unk_token_id,
+            )  # fmt: skip
+            self._codes[language] = code if known else None
+        found = self._codes[language]
+        if found is None:
+            raise self._unsupported(language, "NLLB-200 does not write it")
+        return found
 
     def check_pair(self, source: str, target: str) -> None:
         self._code(source)

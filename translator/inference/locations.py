@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def model_name(model_id: str) -> str:
-    """The name results carry (`translatorModel`): a hub id as it is, a local directory by its
+    """The name results carry (`modelName`): a hub id as it is, a local directory by its
     last part (`/models/t5-small` -> `t5-small`), never a path of this machine."""
     path = Path(model_id).expanduser()
     return path.name if path.is_dir() else model_id

@@ -11,8 +11,10 @@ from typing import TypeVar
 
 from nats.aio.msg import Msg
 
+from translator.contracts.errors import InvalidRequest
 from translator.contracts.messages import ModelType, TranslationRequest
 from translator.inference.engine import Translation
+from translator.inference.languages import language
 from translator.text.plan import Plan
 
 T = TypeVar("T")
@@ -20,24 +22,34 @@ T = TypeVar("T")
 
 @dataclass(eq=False)
 class Job:
-    """One request of a batch, with an outcome per target language as they arrive."""
+    """One request of a batch, with an outcome per target language as they arrive. The
+    models are asked in language keys (`source`, `keys`: languages.py); its results name each
+    target as the request wrote it. Outcomes are kept by key (`pt` for `pt-BR`), or by the
+    target as written for one that is not a language code."""
 
     msg: Msg
     request: TranslationRequest
-    source: str
+    source: str  # the key of the language translated from (the detected one for `auto`)
     plan: Plan
+    keys: dict[str, str] = field(default_factory=dict)  # each target as written -> its key
     received: float = field(default_factory=time.perf_counter)
     translations: dict[str, Translation] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     error_kinds: dict[str, str] = field(default_factory=dict)  # the metrics' `reason` label
     translation_time: float = 0.0
     models: dict[str, str] = field(default_factory=dict)  # target -> the model's name
+    tiers: dict[str, str] = field(default_factory=dict)  # target -> the tier that produced it
     pieces: dict[str, PieceCounts] = field(default_factory=dict)  # target -> its pieces
 
     @property
     def pending_targets(self) -> list[str]:
+        """The keys still waiting for an outcome."""
         done = self.translations.keys() | self.errors.keys()
-        return [t for t in self.request.target_languages if t not in done]
+        return [key for key in dict.fromkeys(self.keys.values()) if key not in done]
+
+    def outcome_key(self, target: str) -> str:
+        """Where the outcome of `target` (as written) is kept."""
+        return self.keys.get(target, target)
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,30 @@ class GroupKey:
     model_type: ModelType
     source: str
     target: str
+
+
+def source_key(code: str) -> str:
+    """`auto`, or the key of the language a request translates from; InvalidRequest for a
+    code that names none."""
+    if code == "auto":
+        return code
+    read = language(code)
+    if read is None:
+        raise InvalidRequest(f"sourceLanguage {code!r} is not a language code")
+    return read.key
+
+
+def targets_of(job: Job) -> Job:
+    """The job with each target's key; a target that names no language gets its own error
+    outcome (the others are translated)."""
+    for target in job.request.target_languages:
+        read = language(target)
+        if read is None:
+            job.errors[target] = f"{target!r} is not a language code"
+            job.error_kinds[target] = InvalidRequest.kind
+        else:
+            job.keys[target] = read.key
+    return job
 
 
 def group_jobs(jobs: list[Job]) -> dict[GroupKey, list[Job]]:

@@ -63,7 +63,10 @@ def build_results(job: Job, who: WorkerIdentity, usage: Usage) -> list[Translati
         "task_id": job.request.task_id,
         "message_id": job.request.message_id,
         "conversation_id": job.request.conversation_id,
-        "source_language": job.source,
+        # as the request wrote it; the detected one for `auto`
+        "source_language": job.request.source_language
+        if job.request.source_language != "auto"
+        else job.source,
         "processing_time": round(time.perf_counter() - job.received, 6),
         "model_type": job.request.model_type,
         "worker_name": who.worker_name,
@@ -78,32 +81,27 @@ def build_results(job: Job, who: WorkerIdentity, usage: Usage) -> list[Translati
     }
     results = []
     for target in job.request.target_languages:
-        done = job.translations.get(target)
-        model = job.models.get(target, "")
+        key = job.outcome_key(target)
+        done = job.translations.get(key)
         if done is not None:
-            pieces = job.pieces.get(target, PieceCounts())
+            pieces = job.pieces.get(key, PieceCounts())
             extra = {
                 "translated_text": done.text, "confidence_score": done.confidence,
                 "pieces": pieces.total, "pieces_cached": pieces.cached,
                 "pieces_at_budget": pieces.at_budget, "fell_back_from": pieces.fell_back_from,
+                "translator_model": job.tiers.get(key, ""), "model_name": job.models.get(key, ""),
             }  # fmt: skip
             results.append(
-                TranslationResult(
-                    **common, status="ok", target_language=target, translator_model=model, **extra
-                )
+                TranslationResult(**common, status="ok", target_language=target, **extra)
             )
         else:
-            error = job.errors.get(target, "not translated")
-            code = code_of_kind(job.error_kinds.get(target, "not_translated"))
+            failed = {
+                "error": job.errors.get(key, "not translated"),
+                "error_code": code_of_kind(job.error_kinds.get(key, "not_translated")),
+                "model_name": job.models.get(key, ""),
+            }
             results.append(
-                TranslationResult(
-                    **common,
-                    status="error",
-                    error=error,
-                    error_code=code,
-                    target_language=target,
-                    translator_model=model,
-                )
+                TranslationResult(**common, status="error", target_language=target, **failed)
             )
     return results
 

@@ -51,7 +51,7 @@ class BatchTranslator:
         retry: set[Job] = set()
         for job in jobs:
             if not job.plan.pieces:  # emoji, numbers, a URL: nothing for a model
-                self._keep_as_is(job, job.request.target_languages)
+                self._keep_as_is(job, job.pending_targets)
         for key, members in group_jobs(jobs).items():
             if key.source == key.target:
                 for job in members:
@@ -71,11 +71,13 @@ class BatchTranslator:
     def _keep_as_is(self, job: Job, targets: Sequence[str]) -> None:
         """The text is its own translation: same language, or nothing in it to translate; the
         result names the tier's model, as 0.4.9's did."""
-        tier_model = model_name(self.settings.model_id(job.request.model_type))
+        tier = job.request.model_type
+        tier_model = model_name(self.settings.model_id(tier))
         for target in targets:
             job.translations[target] = engine.Translation(job.request.text, 1.0)
             job.pieces[target] = PieceCounts(total=len(job.plan.pieces))
             job.models[target] = tier_model
+            job.tiers[target] = tier
 
     async def _route(self, key: GroupKey) -> Route:
         return await anyio.to_thread.run_sync(
@@ -114,6 +116,8 @@ class BatchTranslator:
                 fell_back_from=routed.fell_back_from or "",
             )
             job.models[key.target] = loaded.name
+            # the tier that translated (a pair model serves the tier asked for)
+            job.tiers[key.target] = key.model_type if routed.tier == "pair" else routed.tier
             job.translation_time += elapsed
         return True
 

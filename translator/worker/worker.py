@@ -33,11 +33,12 @@ from translator.contracts.subjects import (
     request_stream,
 )
 from translator.inference.detection import detect_language
+from translator.inference.languages import key_of
 from translator.inference.models import ModelRegistry
 from translator.text import plan
 from translator.worker.cache import TranslationCache
 from translator.worker.fates import Fates
-from translator.worker.jobs import Job
+from translator.worker.jobs import Job, source_key, targets_of
 from translator.worker.reporting import Reporter, WorkerStatus
 from translator.worker.results import WorkerIdentity, reply_subject
 from translator.worker.spans import MessageSpans
@@ -182,14 +183,15 @@ class Worker:
             self.spans.describe(msg, request)
             if len(request.text) > self.settings.max_text_length:
                 raise TextTooLong(len(request.text), self.settings.max_text_length)
-            source = request.source_language
+            source = source_key(request.source_language)
             text_plan = await anyio.to_thread.run_sync(self._plan, request.text, source)
             if source == "auto" and text_plan.pieces:  # nothing to translate: nothing to detect
-                source = await anyio.to_thread.run_sync(
+                found = await anyio.to_thread.run_sync(
                     detect_language, " ".join(text_plan.pieces), self.settings.detect_languages
                 )
+                source = key_of(found)
                 text_plan = await anyio.to_thread.run_sync(self._plan, request.text, source)
-            return Job(msg=msg, request=request, source=source, plan=text_plan)
+            return targets_of(Job(msg=msg, request=request, source=source, plan=text_plan))
         except TranslatorError as error:
             to = Addressee.of(request) if request else self._to(msg)
             await self.fates.settle(msg, settled, self.fates.reject(msg, to, error))
@@ -200,7 +202,9 @@ class Worker:
         return read_addressee(msg.data, self._fallback_task_id(msg))
 
     def _plan(self, text: str, source: str) -> plan.Plan:
-        return plan.build(text, source) if self.settings.text_plan else plan.whole(text)
+        """The text's plan; its sentences cut by the rules of the source's base language."""
+        base = source.split("-")[0]
+        return plan.build(text, base) if self.settings.text_plan else plan.whole(text)
 
     def _fallback_task_id(self, msg: Msg) -> str:
         header = (msg.headers or {}).get(HEADER_MSG_ID)
