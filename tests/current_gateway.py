@@ -150,3 +150,28 @@ class CurrentGateway(Gateway):
         }
         await self.send_raw(stringify(message))
         return message
+
+
+class CircuitBreaker:
+    """`ZmqTranslationClient`'s breaker: every `translation_error` it reads counts
+    (`_cbRecordError`), every `translation_completed` resets the count (`_cbRecordSuccess`),
+    and it opens at `cbFailureThreshold` consecutive errors (8 in `zmqToleranceConfig.ts`), after
+    which the gateway rejects every request for `cbCooldownMs` (30 s)."""
+
+    THRESHOLD = 8
+
+    def __init__(self) -> None:
+        self.consecutive = 0
+        self.worst = 0  # the longest run of errors seen
+        self.opened = False
+
+    def read(self, events: list[dict[str, Any]]) -> CircuitBreaker:
+        """Feed the events in the order the gateway read them."""
+        for event in events:
+            if event.get("type") == "translation_completed":
+                self.consecutive = 0
+            elif event.get("type") == "translation_error":
+                self.consecutive += 1
+                self.worst = max(self.worst, self.consecutive)
+                self.opened = self.opened or self.consecutive >= self.THRESHOLD
+        return self

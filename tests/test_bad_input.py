@@ -56,12 +56,12 @@ async def test_bad_requests_get_clear_errors_and_dead_letters_and_the_worker_goe
     nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
 ) -> None:
     """Every request that names its targets gets one error result per target, with an
-    errorCode, beside its dead letter; one that names none gets the dead letter alone."""
+    errorCode, beside its dead letter; one that names none gets the dead letter alone. A target
+    that names no language is that target's error alone: the others are translated."""
     valid = {"messageId": "m", "text": "Hello", "sourceLanguage": "en", "targetLanguages": ["fr"]}
     addressed: dict[str, dict[str, object]] = {
         "no-text": {**valid, "messageId": "no-text", "text": None},
         "blank-text": {**valid, "messageId": "blank-text", "text": "  \n "},
-        "word-target": {**valid, "messageId": "word-target", "targetLanguages": ["french", "de"]},
         "bad-model": {**valid, "messageId": "bad-model", "modelType": "ultra"},
         "no-message-id": {k: v for k, v in valid.items() if k != "messageId"},
         "too-long": {**valid, "messageId": "too-long", "text": "a" * 101},
@@ -76,46 +76,49 @@ async def test_bad_requests_get_clear_errors_and_dead_letters_and_the_worker_goe
         await publish_raw(nc, Pool.NORMAL, json.dumps(body).encode(), REPLY, msg_id=name)
     for name, data in unaddressed.items():
         await publish_raw(nc, Pool.NORMAL, data, REPLY, msg_id=name)
-    unsupported = request(targets=("fr", "xx"), message_id="unsupported")
+    unsupported = request(targets=("fr", "bas", "xx", "french", "pt-BR"), message_id="unsupported")
     good = request(targets=("de",), message_id="good-after-bad")
     await publish_request(nc, unsupported, REPLY)
     await publish_request(nc, good, REPLY)
 
     env = worker_env(nats_server.url, models, MAX_TEXT_LENGTH=100)
     async with running_worker(nc, env, Pool.NORMAL, tmp_path / "worker.log"):
-        # 7 error results for the 6 addressed ones (word-target: 2); unsupported: fr ok + xx
-        # error; good: 1 ok; then nothing more
-        results = await collect_results(nc, REPLY, 10)
-        letters = await read_dead_letters(nc, 8)
-        assert await stored_count(nc, RESULTS_STREAM, REPLY) == 10
+        # 5 error results for the 5 addressed ones; unsupported: fr and pt-BR ok, bas, xx and
+        # french errors; good: 1 ok; then nothing more
+        results = await collect_results(nc, REPLY, 11)
+        letters = await read_dead_letters(nc, 7)
+        assert await stored_count(nc, RESULTS_STREAM, REPLY) == 11
 
     by_task = {(r.task_id, r.target_language): r for r in results}
     errors = {key: r for key, r in by_task.items() if key[0] in addressed}
-    assert sorted(errors) == sorted(
-        [(name, "fr") for name in addressed if name != "word-target"]
-        + [("word-target", "french"), ("word-target", "de")]
-    )
+    assert sorted(errors) == sorted((name, "fr") for name in addressed)
     for (name, _), result in errors.items():
         assert result.status == "error", name
         assert result.translated_text == ""
         assert result.error_code == ("text_too_long" if name == "too-long" else "invalid_request")
-        assert result.expected_results == (2 if name == "word-target" else 1)
+        assert result.expected_results == 1
     assert errors["no-text", "fr"].message_id == "no-text"
     assert errors["no-message-id", "fr"].message_id == ""
     assert "messageId" in (errors["no-message-id", "fr"].error or "")
     assert "text is blank" in (errors["blank-text", "fr"].error or "")
-    assert "ISO 639-1" in (errors["word-target", "de"].error or "")
     assert errors["too-long", "fr"].error == "text too long: 101 characters, the maximum is 100"
 
     by_message = {(r.message_id, r.target_language): r for r in results}
     assert by_message["unsupported", "fr"].status == "ok"
     assert by_message["unsupported", "fr"].error_code is None
-    assert by_message["unsupported", "fr"].expected_results == 2
-    xx = by_message["unsupported", "xx"]
-    assert xx.status == "error"
-    assert xx.translated_text == ""
-    assert xx.error_code == "unsupported_language"
-    assert "unsupported language 'xx'" in (xx.error or "")
+    assert by_message["unsupported", "fr"].expected_results == 5
+    basaa = by_message["unsupported", "bas"]  # a language, which no configured model writes
+    assert basaa.status == "error"
+    assert basaa.translated_text == ""
+    assert basaa.error_code == "unsupported_language"
+    assert "unsupported language 'bas'" in (basaa.error or "")
+    for word in ("xx", "french"):  # no language at all: its own error
+        refused = by_message["unsupported", word]
+        assert (refused.status, refused.error_code) == ("error", "invalid_request")
+        assert refused.error == f"{word!r} is not a language code"
+    brazil = by_message["unsupported", "pt-BR"]  # as the client wrote it; NLLB (medium) wrote it
+    assert (brazil.status, brazil.translator_model) == ("ok", "medium")
+    assert brazil.model_name == "nllb"
     assert by_message["good-after-bad", "de"].status == "ok"
 
     reasons = {letter.task_id or "": letter.reason for letter in letters}
@@ -128,7 +131,7 @@ async def test_bad_requests_get_clear_errors_and_dead_letters_and_the_worker_goe
     assert all(letter.deliveries == 1 for letter in letters)
     assert all(letter.reply_to == REPLY for letter in letters)
     info = await nc.jetstream().stream_info(DLQ_STREAM)
-    assert info.state.messages == 8
+    assert info.state.messages == 7
 
 
 async def test_a_reply_subject_that_is_not_the_requesters_gets_nothing_published_there(

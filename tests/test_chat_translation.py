@@ -86,7 +86,7 @@ async def test_a_pair_the_basic_tier_cannot_do_falls_back_to_medium_and_says_so(
         result = await one(nc, "Bonjour à tous, comment ça va ?", source="fr", target="en")
         refused = await translate(nc, request("Bonjour", ("kl",), source_language="fr"))
         beat = await settled_beat(nc, worker.pid, 1)
-    assert result.translator_model == models.nllb.name
+    assert (result.translator_model, result.model_name) == ("medium", models.nllb.name)
     assert result.fell_back_from == "basic"
     assert beat.stats.fallbacks == {"basic>medium:fr-en": 1}
     assert refused[0].status == "error"  # no tier translates into Greenlandic: never a guess
@@ -177,8 +177,9 @@ async def test_a_pair_table_names_a_dedicated_model_for_its_pair(
     async with running_worker(nc, env, Pool.NORMAL, tmp_path / "log"):
         dedicated = await one(nc, "Good morning", target="de")
         tier = await one(nc, "Good morning", target="fr")
-    assert dedicated.translator_model == models.marian.name
-    assert tier.translator_model == models.t5.name
+    assert dedicated.model_name == models.marian.name
+    assert dedicated.translator_model == "basic"  # the tier asked: a pair model has none
+    assert (tier.translator_model, tier.model_name) == ("basic", models.t5.name)
 
 
 def test_a_worker_keeps_at_most_max_loaded_models(models: Models) -> None:

@@ -15,7 +15,13 @@ from translator.contracts.errors import (
 )
 from translator.contracts.settings import TranslatorSettings
 from translator.inference import engine, quantization, randomweights
-from translator.inference.languages import NLLB_CODES
+from translator.inference.languages import (
+    NLLB_CODES,
+    display_name,
+    language,
+    nllb_code,
+    nllb_keys,
+)
 from translator.inference.models import ECHO_MODEL_ID, LoadedModel, is_present, load
 
 
@@ -31,6 +37,38 @@ def test_every_iso_code_maps_to_a_real_nllb_language_token() -> None:
         "zho_Hans",
         "eng_Latn",
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "key", "flores"),
+    [
+        ("pt-BR", "pt", "por_Latn"), ("pt-br", "pt", "por_Latn"), ("pt_BR", "pt", "por_Latn"),
+        ("pb", "pt", "por_Latn"), ("POR", "pt", "por_Latn"), ("en-US", "en", "eng_Latn"),
+        ("zh-Hant", "zh-Hant", "zho_Hant"), ("zh-TW", "zh-Hant", "zho_Hant"),
+        ("zh-CN", "zh", "zho_Hans"), ("zt", "zh-Hant", "zho_Hant"),
+        ("sr-Latn", "sr-Latn", None), ("sr", "sr", "srp_Cyrl"), ("tl", "fil", "tgl_Latn"),
+        ("fuv", "fuv", "fuv_Latn"), ("bas", "bas", None), ("ksf", "ksf", None),
+        ("ewo", "ewo", None), ("wo", "wo", "wol_Latn"), ("ln", "ln", "lin_Latn"),
+    ],
+)  # fmt: skip
+def test_the_language_table_reads_codes_as_people_write_them(
+    written: str, key: str, flores: str | None
+) -> None:
+    read = language(written)
+    assert read is not None
+    assert read.key == key
+    assert nllb_code(read.key) == flores
+
+
+@pytest.mark.parametrize("nonsense", ["french", "xx", "en-ZZ", "pt-JP", "e", "auto", "en-Xxxx"])
+def test_what_names_no_language_is_none(nonsense: str) -> None:
+    assert language(nonsense) is None
+
+
+def test_every_nllb_language_can_be_asked_for() -> None:
+    keys = nllb_keys()
+    assert {nllb_code(key) for key in keys} == set(FAIRSEQ_LANGUAGE_CODES) - {"prs_Arab"}
+    assert display_name("bas") == "Basaa"
 
 
 @pytest.mark.parametrize("arch", ["t5", "nllb", "m2m100", "marian"])

@@ -29,6 +29,7 @@ from zmq_compat.settings import ShimSettings
 from zmq_compat.shim import OUTCOMES, Shim
 
 log = logging.getLogger(__name__)
+_RESULTS_STOP = 5.0  # a stop: the longest the batch of results in hand may take to be sent
 
 
 class Readiness:
@@ -121,6 +122,7 @@ async def run(settings: ShimSettings) -> int:
                 log.info("zmq_compat ready (session %s)", shim.session_id)
                 await stopping.wait()
                 await shim.drain(settings.zmq_drain_timeout)
+                await shim.stop_results(_RESULTS_STOP)
                 work.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(10):

@@ -56,6 +56,8 @@ POOL_FULL = "translation pool full"
 UNAVAILABLE = "translation service unavailable: the queue (NATS) cannot be reached"
 STOPPING = "translation service stopping: the request was not queued"
 _SWEEP = 1.0  # stopping: the longest the frames libzmq holds are taken before PULL closes
+_AWAIT = 0.1  # stopping: how long PULL waits for a frame to close right after
+_FOLLOW = 0.005  # stopping: a frame's follower (0.4.9 sends a ping, then its request)
 OUTCOMES = (
     "accepted", "pool_full", "unavailable", "invalid", "ping", "pong_skipped", "held",
     "result_ok", "result_error", "result_duplicate", "result_after_error", "send_blocked",
@@ -96,6 +98,10 @@ class Shim:
         self._drained = anyio.Event()  # every request taken has had its fate
         self._abandon = False
         self.taken_on_stop = 0
+        # stopping: the results loop finishes the batch in hand (sent and acked) and ends, so
+        # that no result is sent by this shim and then delivered again to the next one
+        self._results_stop = anyio.Event()
+        self._results_done = anyio.Event()
         window = settings.zmq_duplicate_window
         # the frames sent, by (taskId, target language): never twice, again for a retried push
         # that cannot have had it (`Sent`)
@@ -177,21 +183,34 @@ class Shim:
             self._drained.set()
 
     async def _take_queued(self, requests: anyio.abc.ObjectSendStream[Received]) -> int:
-        """The frames libzmq already holds, each given to the publishers, then PULL closed in
-        the same breath as the read that found none: a frame the gateway sends after that finds
-        no connection, and its PUSH keeps it for the next shim (PUSH/PULL has no acknowledgement:
-        only a frame on the wire at that very instant can be lost). A gateway that keeps sending
-        faster than the frames are taken holds this for at most `_SWEEP` seconds."""
+        """The frames on their way, each given to the publishers, then PULL closed in the same
+        breath as the read that found none. A frame the gateway sends after the close finds no
+        connection, and its PUSH keeps it for the next shim. PUSH/PULL has no acknowledgement:
+        a frame the gateway writes while the connection closes (before its side has seen the
+        close) is lost with it. So the close comes right after a frame, when the gateway's next
+        one is furthest away: the shim waits up to `_AWAIT` for one (a gateway that sends
+        nothing meanwhile is idle), takes it and whatever follows within `_FOLLOW` (a 0.4.9
+        request right behind its ping), and closes. A gateway that never pauses holds this for
+        at most `_SWEEP` seconds."""
         taken = 0
         started = time.monotonic()
+        wait = _AWAIT
         now: zmq.Socket[bytes] = zmq.Socket.shadow(self.pull.underlying)  # reads without yielding
-        while time.monotonic() - started < _SWEEP:
+        while True:
             try:
                 frames = now.recv_multipart(flags=zmq.NOBLOCK, copy=True)
             except zmq.Again:
-                break
+                left = min(wait - (time.monotonic() - started), _SWEEP)
+                if left <= 0 or not await self.pull.poll(timeout=max(int(left * 1000), 1)):
+                    try:  # nothing came: one last look, and the close right after it
+                        frames = now.recv_multipart(flags=zmq.NOBLOCK, copy=True)
+                    except zmq.Again:
+                        break
+                else:
+                    continue
             taken += 1
             await self._dispatch(frames[0], requests)
+            wait = min(time.monotonic() - started + _FOLLOW, _SWEEP)  # what follows it
         self.pull.close(linger=0)
         return taken
 
@@ -283,7 +302,7 @@ class Shim:
         if read is None:
             return f"unsupported language {target!r}: not a language code"
         if not self.catalog.writes(read.key, tier):
-            return f"unsupported language {target!r}: no configured model writes it"
+            return f"unsupported language {languages.named(target)}: no configured model writes it"
         return None
 
     async def _served(self, request: TranslationRequest, typed: bool) -> TranslationRequest | None:
@@ -545,12 +564,35 @@ class Shim:
             lambda: js.add_consumer(GATEWAY_RESULTS_STREAM, self.results_consumer()),
         )
         sub = await js.pull_subscribe_bind(self.settings.zmq_shim_name, GATEWAY_RESULTS_STREAM)
-        while True:
+        try:
+            while await self._listened():
+                msgs = await fetch_batch(
+                    sub, self.settings.zmq_results_batch, 0.0, 1.0, self.refuse_foreign
+                )
+                await self._forward_batch(msgs)
+        finally:
+            self._results_done.set()
+
+    async def _listened(self) -> bool:
+        """Wait for a gateway to listen; False once the shim stops taking results."""
+        async with anyio.create_task_group() as tg:
+
+            async def stopped() -> None:
+                await self._results_stop.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(stopped)
             await self._listening.wait()
-            msgs = await fetch_batch(
-                sub, self.settings.zmq_results_batch, 0.0, 1.0, self.refuse_foreign
-            )
-            await self._forward_batch(msgs)
+            tg.cancel_scope.cancel()
+        return not self._results_stop.is_set()
+
+    async def stop_results(self, timeout: float) -> None:
+        """Take no more results: the batch in hand is sent and acked (within `timeout`, a
+        gateway that does not read aside); what was not taken stays on JetStream for the next
+        shim. A result sent here and acked is remembered there (`remember`)."""
+        self._results_stop.set()
+        with anyio.move_on_after(timeout):
+            await self._results_done.wait()
 
     def refuse_foreign(self, msg: Msg, why: str) -> None:
         """A message on the results inbox that is not our consumer's delivery of our subject:

@@ -20,7 +20,7 @@ import langcodes
 from language_data.population_data import LANGUAGE_SPEAKING_POPULATION
 
 from translator.api.errors import ApiError
-from translator.inference.languages import ALIASES, language, usual_script
+from translator.inference.languages import ALIASES, language, named, usual_script
 
 
 def code(value: object, what: str, served: frozenset[str], auto: bool = False) -> str:
@@ -35,8 +35,8 @@ def code(value: object, what: str, served: frozenset[str], auto: bool = False) -
     read = language(text) if text else None
     if read is not None and read.key not in served:
         raise ApiError(
-            400, f"Invalid request: unsupported language {text!r} ({what}): no configured model"
-            " writes it",
+            400, f"Invalid request: unsupported language {named(text)} ({what}): no configured"
+            " model writes it",
         )  # fmt: skip
     raise ApiError(
         400, f"Invalid request: {what} {text[:40]!r} is not a language code this API takes"

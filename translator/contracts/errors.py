@@ -102,9 +102,10 @@ class UnsupportedLanguage(TranslatorError):
     kind = "unsupported_language"
     error_code: ClassVar[ErrorCode] = "unsupported_language"
 
-    def __init__(self, code: str, model_id: str, detail: str = "") -> None:
+    def __init__(self, code: str, model_id: str, detail: str = "", name: str = "") -> None:
         extra = f" ({detail})" if detail else ""
-        super().__init__(f"unsupported language {code!r} for model {model_id}{extra}")
+        called = f" ({name})" if name else ""
+        super().__init__(f"unsupported language {code!r}{called} for model {model_id}{extra}")
         self.code = code
         self.model_id = model_id
 

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from translator.contracts.errors import UnsupportedLanguage
-from translator.inference.languages import T5_NAMES, T5_PAIRS, nllb_code
+from translator.inference.languages import T5_NAMES, T5_PAIRS, display_name, nllb_code
 
 _OPUS_PAIR = re.compile(r"opus-mt-([a-z]{2,3})-([a-z]{2,3})$", re.IGNORECASE)
 _TARGET_TOKEN = re.compile(r">>[A-Za-z_]{2,8}<<")
@@ -36,7 +36,7 @@ class Family(ABC):
         return {}
 
     def _unsupported(self, code: str, detail: str) -> UnsupportedLanguage:
-        return UnsupportedLanguage(code, self.model_id, detail)
+        return UnsupportedLanguage(code, self.model_id, detail, display_name(code))
 
 
 class T5Family(Family):

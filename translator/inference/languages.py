@@ -145,6 +145,25 @@ def _region_script(base: str, region: str) -> str:
     return parts[0] if parts else ""
 
 
+@cache
+def display_name(code: str) -> str:
+    """The language's English name (`bas` -> `Basaa`, `pt-BR` -> `Portuguese (Brazil)`), or ""
+    when `code` names none: for error messages that a person reads."""
+    read = language(code)
+    if read is None:
+        return ""
+    try:
+        return str(langcodes.Language.get(ALIASES.get(code.lower(), code)).display_name())
+    except (ValueError, LookupError):
+        return ""
+
+
+def named(code: str) -> str:
+    """`code` quoted, with its language's name where known: `'bas' (Basaa)`."""
+    name = display_name(code)
+    return f"{code!r} ({name})" if name else repr(code)
+
+
 def key_of(code: str) -> str:
     """The key of a code this table reads (a configured code: NLLB_CODES', DETECT_LANGUAGES')."""
     read = language(code)

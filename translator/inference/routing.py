@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from translator.contracts.errors import UnsupportedLanguage
 from translator.contracts.messages import MODEL_TYPES, ModelType
 from translator.contracts.settings import TranslatorSettings
+from translator.inference.languages import display_name
 from translator.inference.models import LoadedModel, ModelRegistry
 
 
@@ -46,4 +47,5 @@ def route(
     if len(refusals) == 1:
         raise refusals[0]
     tried = "; ".join(f"{tier}: {refusal}" for tier, refusal in zip(tiers, refusals, strict=True))
-    raise UnsupportedLanguage(refusals[0].code, "any tier", f"tried {tried}")
+    code = refusals[0].code
+    raise UnsupportedLanguage(code, "any tier", f"tried {tried}", display_name(code))
