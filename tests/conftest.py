@@ -25,9 +25,14 @@ def transformers_engine() -> Iterator[None]:
     """The tests' workers and models run the transformers engine (their timings, such as a
     batch still running when a signal comes, were written for it), unless a test names
     INFERENCE_ENGINE itself: tests/test_ct2.py and the worker's engine-parametrized test do.
-    INFERENCE_ENGINE=auto (the default) has its own test there."""
+    INFERENCE_ENGINE=auto (the default) has its own test there.
+
+    The bundled Firefox Translations models (BUNDLED_MODELS) are off too, so that the tiers'
+    random-weight models answer en<->pt as the tests expect; tests/test_golden.py and
+    tests/test_firefox.py turn them on."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("INFERENCE_ENGINE", "transformers")
+        patch.setenv("BUNDLED_MODELS", "false")
         yield
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import string
 from pathlib import Path
 
 from translator.contracts.permissions import USERS
@@ -23,10 +24,19 @@ def path_of(settings: NatsSettings) -> Path:
     return settings.data_dir / "nats" / FILE_NAME
 
 
+def new_password() -> str:
+    """32 letters and digits (190 bits), a letter first: nats-server reads a variable's value
+    as a config value, and one that starts with a digit as a number (`Expected a digit`)."""
+    alphabet = string.ascii_letters + string.digits
+    return secrets.choice(string.ascii_letters) + "".join(
+        secrets.choice(alphabet) for _ in range(31)
+    )
+
+
 def ensure(path: Path) -> dict[Role, str]:
     """Every user's password: the file's, with new ones for users it lacks."""
     kept = load(path)
-    passwords = {role: kept.get(role) or secrets.token_urlsafe(24) for role in USERS}
+    passwords = {role: kept.get(role) or new_password() for role in USERS}
     if passwords != kept:
         _write(path, passwords, _stored(path).get("url"))
     return passwords

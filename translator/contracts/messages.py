@@ -219,6 +219,9 @@ class TranslationResult(_Message):
     """Of those, the pieces stopped at their token budget (GENERATION_RATIO, MAX_NEW_TOKENS)."""
     fell_back_from: str = ""
     """The tier asked for, when the next tier's model translated (empty otherwise)."""
+    pivot_language: str = ""
+    """`en` when no model translates the pair and the text went through English (two models,
+    both in `modelName`: `firefox-pt-en-tiny > t5-small`); empty for a direct translation."""
 
 
 class DetectRequest(_Message):

@@ -37,6 +37,7 @@ from translator.contracts.subjects import (
     Pool,
     Role,
     gateway_request_subject,
+    max_deliveries_advisory,
     request_stream,
     request_subject,
 )
@@ -160,8 +161,16 @@ WORKER = User(
         "translate.dead.*",
         *_kv_write(HEARTBEAT_BUCKET, CACHE_BUCKET),
         *_kv_read(CACHE_BUCKET),
+        # a request its workers died holding (worker/abandoned.py): read, then removed
+        *_api(*(f"STREAM.MSG.{verb}.{s}" for s in _POOLS for verb in ("GET", "DELETE"))),
     ),
-    subscribe=(f"{Role.WORKER.inbox_prefix}.>", RPC_SUBJECT, DETECT_SUBJECT, "$SRV.>"),
+    subscribe=(
+        f"{Role.WORKER.inbox_prefix}.>",
+        RPC_SUBJECT,
+        DETECT_SUBJECT,
+        "$SRV.>",
+        *(max_deliveries_advisory(pool) for pool in Pool),
+    ),
     responses=64,  # micro PING/INFO/STATS and detections to any caller; rpc error results
 )
 

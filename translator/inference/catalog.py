@@ -13,6 +13,7 @@ from typing import Any
 
 from translator.contracts.messages import MODEL_TYPES, ModelType
 from translator.contracts.settings import TranslatorSettings
+from translator.inference import firefox
 from translator.inference.families import opus_pair
 from translator.inference.languages import T5_PAIRS, nllb_keys
 from translator.inference.locations import local_path, model_name
@@ -25,7 +26,8 @@ Pair = tuple[str, str]
 class ModelEntry:
     model_id: str
     name: str
-    family: str  # t5, nllb, m2m100, marian, or "unknown" (not on disk, a name that says nothing)
+    # t5, nllb, m2m100, marian, firefox, or "unknown" (not on disk, a name that says nothing)
+    family: str
     pairs: frozenset[Pair]  # (source, target) language keys (languages.py)
     targets: frozenset[str] = field(init=False)  # the keys it writes
 
@@ -56,6 +58,9 @@ def _m2m_codes(where: Path) -> set[str]:
 
 
 def describe(model_id: str, models_path: Path) -> ModelEntry:
+    marian_student = firefox.pair_of(model_id, models_path)
+    if marian_student is not None:
+        return ModelEntry(model_id, model_name(model_id), "firefox", frozenset({marian_student}))
     where = local_path(model_id, models_path)
     lowered = model_id.lower()
     family = "unknown"
@@ -98,7 +103,7 @@ class Catalog:
     def of(cls, settings: TranslatorSettings) -> Catalog:
         tiers = {t: describe(settings.model_id(t), settings.models_path) for t in MODEL_TYPES}
         dedicated = {}
-        for key, model_id in settings.pair_models.items():
+        for key, model_id in settings.pair_table().items():
             source, _, target = key.partition("-")
             entry = describe(model_id, settings.models_path)
             dedicated[(source, target)] = ModelEntry(

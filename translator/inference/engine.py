@@ -16,6 +16,13 @@ from translator.inference import ct2, generation
 from translator.inference.models import LoadedModel
 
 DEFAULT_MAX_NEW_TOKENS = 256
+# Firefox Translations models were trained on sentences: longer pieces are cut into chunks of
+# this many tokens (the engine itself does not split, and 10,000 characters came back as 400
+# of nonsense: shared/research/real-mt.md)
+FIREFOX_INPUT_TOKENS = 128
+# their engine has no output limit to set: an output this many times its source's tokens is
+# reported as at its budget (a runaway), as the other engines report theirs
+FIREFOX_RUNAWAY_RATIO = 3.0
 _UNBOUNDED = 100_000  # tokenizers say 1e30 when the model sets no input limit
 
 
@@ -31,7 +38,7 @@ def ceiling(loaded: LoadedModel, setting: int | None) -> int:
     """The budget's ceiling: MAX_NEW_TOKENS, else the model's own max_new_tokens, else 256."""
     if setting is not None:
         return setting
-    if loaded.echo:
+    if loaded.echo or loaded.engine == "firefox":
         return DEFAULT_MAX_NEW_TOKENS
     configured = getattr(loaded.model.generation_config, "max_new_tokens", None)
     return int(configured) if configured else DEFAULT_MAX_NEW_TOKENS
@@ -40,6 +47,8 @@ def ceiling(loaded: LoadedModel, setting: int | None) -> int:
 def input_limit(loaded: LoadedModel, setting: int) -> int:
     """The most tokens the model is given at once: MAX_INPUT_TOKENS, within what it takes."""
     limits = [setting]
+    if loaded.engine == "firefox":
+        return min(setting, FIREFOX_INPUT_TOKENS)
     positions = getattr(loaded.model.config, "max_position_embeddings", None)
     if positions:
         limits.append(int(positions))
@@ -57,6 +66,11 @@ def piece_limit(
     of 2 for the tokens merged where the prefix meets the text."""
     if loaded.echo:
         return (lambda text: len(text.split()) or 1), setting
+    if loaded.engine == "firefox":  # a `tokenizers.Tokenizer`, no prompt around the text
+        encode = loaded.tokenizer.encode
+        return (lambda text: len(encode(text, add_special_tokens=False).ids)), input_limit(
+            loaded, setting
+        )
     tokenizer, family = loaded.tokenizer, loaded.family
 
     def count(text: str) -> int:
@@ -83,10 +97,14 @@ def translate(
     budget: generation.Budget | None = None,
     repetition_limit: int = 0,
     num_beams: int = 1,
+    apart: bool = False,
 ) -> list[Translation]:
-    """Translate `texts` in one batch; order is kept. The caller checked the pair."""
+    """Translate `texts` in one batch; order is kept. The caller checked the pair. `apart`:
+    where the engine may abort the process (a native one), it runs in a child process."""
     if loaded.echo:
         return [Translation(text, 1.0) for text in texts]
+    if loaded.engine == "firefox":
+        return _translate_firefox(loaded, texts, repetition_limit, apart)
     family = loaded.family
     prepared = family.prepare(texts, source, target)
     if budget is None:
@@ -159,6 +177,25 @@ def _translate_ct2(
         at_budget = not ended and not looped and len(kept) + len(prefix) >= max_new > minimum
         text = tokenizer.decode(kept, skip_special_tokens=True).strip()
         translations.append(Translation(text, round(math.exp(row.score), 4), at_budget, looped))
+    return translations
+
+
+def _translate_firefox(
+    loaded: LoadedModel, texts: list[str], repetition_limit: int, apart: bool
+) -> list[Translation]:
+    """The same contract on a Firefox Translations model (inference/firefox.py): the engine
+    gives text and no scores, so the confidence is 0.0, "not measured" (docs/TRANSLATION.md);
+    a loop is found and collapsed on the output's tokens; a runaway output is at its budget."""
+    encode = loaded.tokenizer.encode
+    translations = []
+    for text, out in zip(texts, loaded.model.translate(texts, apart), strict=True):
+        ids = encode(out, add_special_tokens=False).ids
+        kept, looped = generation.collapse(ids, repetition_limit, None) if ids else ([], False)
+        if looped:
+            out = loaded.tokenizer.decode(kept, skip_special_tokens=True)
+        source_tokens = len(encode(text, add_special_tokens=False).ids)
+        at_budget = len(kept) > FIREFOX_RUNAWAY_RATIO * source_tokens + 8
+        translations.append(Translation(out.strip(), 0.0, at_budget, looped))
     return translations
 
 

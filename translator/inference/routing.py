@@ -1,12 +1,14 @@
-"""Which model translates a pair: the one PAIR_MODELS names for it, else the request's tier,
-else the next tier that can (basic -> medium -> premium, MODEL_FALLBACK). A pair no model can
-do is UnsupportedLanguage: an error result, never a translation into the wrong language."""
+"""Which model translates a pair: the one the pair table names for it (PAIR_MODELS, the bundled
+Firefox Translations models), else the request's tier, else the next tier that can (basic ->
+medium -> premium, MODEL_FALLBACK). A pair none of them can do goes through English when both
+halves can (pt -> fr is pt -> en, then en -> fr: the result says so). A pair no model can do is
+UnsupportedLanguage: an error result, never a translation into the wrong language."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from translator.contracts.errors import UnsupportedLanguage
+from translator.contracts.errors import ModelUnavailable, UnsupportedLanguage
 from translator.contracts.messages import MODEL_TYPES, ModelType
 from translator.contracts.settings import TranslatorSettings
 from translator.inference.languages import display_name
@@ -18,6 +20,15 @@ class Route:
     loaded: LoadedModel
     tier: str  # the tier whose model is used, or "pair" for a PAIR_MODELS entry
     fell_back_from: ModelType | None = None  # the tier asked for, when another one serves
+    then: Route | None = None  # through English: this route writes English, `then` the target
+
+    @property
+    def target(self) -> str | None:
+        """The language this route writes before `then` (PIVOT), None when it is direct."""
+        return PIVOT if self.then is not None else None
+
+
+PIVOT = "en"
 
 
 def route(
@@ -27,7 +38,28 @@ def route(
     source: str,
     target: str,
 ) -> Route:
-    """The model for source -> target (loading it if needed: call from a thread)."""
+    """The model for source -> target (loading it if needed: call from a thread); else the two
+    through English; else the direct route's error."""
+    try:
+        return _direct(registry, settings, model_type, source, target)
+    except (UnsupportedLanguage, ModelUnavailable) as refused:
+        if PIVOT in (source, target):
+            raise
+        try:
+            first = _direct(registry, settings, model_type, source, PIVOT)
+            second = _direct(registry, settings, model_type, PIVOT, target)
+        except (UnsupportedLanguage, ModelUnavailable):
+            raise refused from None
+        return replace(first, then=second)
+
+
+def _direct(
+    registry: ModelRegistry,
+    settings: TranslatorSettings,
+    model_type: ModelType,
+    source: str,
+    target: str,
+) -> Route:
     dedicated = settings.pair_model(source, target)
     if dedicated is not None:
         loaded = registry.get_id(dedicated)

@@ -55,12 +55,13 @@ class Job:
 @dataclass(frozen=True)
 class PieceCounts:
     """What a translation was made of: its pieces, how many came from the cache, how many hit
-    their token budget; and the tier it fell back from, if it did."""
+    their token budget; the tier it fell back from, and the language it went through, if it did."""
 
     total: int = 0
     cached: int = 0
     at_budget: int = 0
     fell_back_from: str = ""
+    pivot: str = ""  # the language it went through (routing.PIVOT), when it did
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,7 @@ def build_results(job: Job, who: WorkerIdentity, usage: Usage) -> list[Translati
                 "translated_text": done.text, "confidence_score": done.confidence,
                 "pieces": pieces.total, "pieces_cached": pieces.cached,
                 "pieces_at_budget": pieces.at_budget, "fell_back_from": pieces.fell_back_from,
+                "pivot_language": pieces.pivot,
                 "translator_model": job.tiers.get(key, ""), "model_name": job.models.get(key, ""),
             }  # fmt: skip
             results.append(
@@ -164,17 +165,31 @@ async def publish_dead_letter(
     nc: Client, pool: Pool, msg: Msg, reason: str, to: Addressee | None
 ) -> None:
     """The request as received, why it failed and how often it was tried."""
-    headers = msg.headers or {}
+    sequence = msg.metadata.sequence.stream if msg.metadata.sequence else 0
+    deliveries = msg.metadata.num_delivered or 1
+    await publish_letter(nc, pool, msg.data, msg.headers or {}, sequence, deliveries, reason, to)
+
+
+async def publish_letter(
+    nc: Client,
+    pool: Pool,
+    data: bytes,
+    headers: dict[str, str],
+    sequence: int,
+    deliveries: int,
+    reason: str,
+    to: Addressee | None,
+) -> None:
+    """A dead letter of the request stored at `sequence` of the pool's stream."""
     letter = DeadLetter(
         pool=pool.value,
         reason=reason,
-        deliveries=msg.metadata.num_delivered or 1,
-        request=msg.data.decode("utf-8", errors="replace"),
+        deliveries=deliveries,
+        request=data.decode("utf-8", errors="replace"),
         task_id=to.task_id if to else headers.get(HEADER_MSG_ID),
         message_id=(to.message_id or None) if to else None,
         reply_to=headers.get(HEADER_REPLY_TO, ""),
     )
-    sequence = msg.metadata.sequence.stream if msg.metadata.sequence else 0
     await nc.jetstream().publish(
         dead_letter_subject(pool),
         encode(letter),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import anyio
 
@@ -17,7 +18,8 @@ from translator.contracts.settings import TranslatorSettings
 from translator.inference import engine, generation
 from translator.inference.models import LoadedModel, ModelRegistry, model_name
 from translator.inference.routing import Route, route
-from translator.text.plan import Plan
+from translator.text import numbers
+from translator.text.plan import Plan, whole
 from translator.worker.cache import Scope, TranslationCache
 from translator.worker.jobs import GroupKey, Job, PieceCounts, chunks, group_jobs
 from translator.worker.spans import MessageSpans, mark_failed
@@ -40,14 +42,18 @@ class BatchTranslator:
         self.counters = counters
         self.spans = spans
         self.cache = cache
+        self._apart = False
 
     async def load_models(self) -> None:
         """The preloaded models; cancelling abandons the thread inside `from_pretrained`."""
         for model_type in self.settings.preload_models:
             await anyio.to_thread.run_sync(self.models.get, model_type, abandon_on_cancel=True)
 
-    async def translate(self, jobs: list[Job]) -> set[Job]:
-        """Fill each job's outcomes; return the jobs hit by a failure a retry may fix."""
+    async def translate(self, jobs: list[Job], apart: bool = False) -> set[Job]:
+        """Fill each job's outcomes; return the jobs hit by a failure a retry may fix.
+        `apart`: a native engine runs in a child process (a redelivered request, which may be
+        the one that aborted a worker: worker.py)."""
+        self._apart = apart
         retry: set[Job] = set()
         for job in jobs:
             if not job.plan.pieces:  # emoji, numbers, a URL: nothing for a model
@@ -86,26 +92,23 @@ class BatchTranslator:
 
     async def _translate_group(self, routed: Route, key: GroupKey, jobs: list[Job]) -> bool:
         loaded = routed.loaded
+        first = replace(key, target=routed.target or key.target)  # English, through English
+        started = time.perf_counter()
         try:
-            plans, lengths = await anyio.to_thread.run_sync(self._fit, loaded, key, jobs)
+            plans, lengths = await anyio.to_thread.run_sync(self._fit, loaded, first, jobs)
+            stage = await self._stage(loaded, first, jobs, lengths)
+            if stage is not None and routed.then is not None:
+                onward = await self._onward(routed.then, replace(key, source=first.target), jobs,
+                                            stage[0])  # fmt: skip
+                stage = None if onward is None else (onward, stage[1])
         except ValueError as exc:  # MAX_INPUT_TOKENS leaves no room beside the model's prompt
             _fail(jobs, key, str(exc), error_kind(exc))
             return True  # settled: an error result, which no retry would change
-        texts = list(lengths)
-        scope = Scope(loaded, key.source, key.target, self.settings.num_beams)
-        with self.counters.stage("cache_lookup"):
-            done = await self.cache.lookup(scope, texts)
-        cached = set(done)
-        misses = sorted((t for t in texts if t not in done), key=lambda t: lengths[t])
-        started = time.perf_counter()
-        for chunk in chunks(misses, self.settings.batch_size):
-            translated = await self._generate(loaded, key, jobs, chunk)
-            if translated is None:
-                return False
-            done.update(zip(chunk, translated, strict=True))
+        if stage is None:
+            return False
+        done, cached = stage
         elapsed = time.perf_counter() - started
-        with self.counters.stage("cache_store"):
-            await self.cache.store(scope, {text: done[text] for text in misses})
+        name = loaded.name if routed.then is None else f"{loaded.name} > {routed.then.loaded.name}"
         for job, plan in zip(jobs, plans, strict=True):
             pieces = [done[text] for text in plan.pieces]
             job.translations[key.target] = _assembled(plan, pieces)
@@ -114,12 +117,64 @@ class BatchTranslator:
                 cached=sum(1 for text in plan.pieces if text in cached),
                 at_budget=sum(1 for piece in pieces if piece.at_budget),
                 fell_back_from=routed.fell_back_from or "",
+                pivot=routed.target or "",
             )
-            job.models[key.target] = loaded.name
+            job.models[key.target] = name
             # the tier that translated (a pair model serves the tier asked for)
             job.tiers[key.target] = key.model_type if routed.tier == "pair" else routed.tier
             job.translation_time += elapsed
         return True
+
+    async def _stage(
+        self, loaded: LoadedModel, key: GroupKey, jobs: list[Job], lengths: dict[str, int]
+    ) -> tuple[dict[str, engine.Translation], set[str]] | None:
+        """Every distinct piece translated (the cache first, the rest by length in chunks of
+        BATCH_SIZE), and the pieces the cache answered; None when the model failed."""
+        texts = list(lengths)
+        scope = Scope(loaded, key.source, key.target, self.settings.num_beams)
+        with self.counters.stage("cache_lookup"):
+            done = await self.cache.lookup(scope, texts)
+        cached = set(done)
+        misses = sorted((t for t in texts if t not in done), key=lambda t: lengths[t])
+        for chunk in chunks(misses, self.settings.batch_size):
+            translated = await self._generate(loaded, key, jobs, chunk)
+            if translated is None:
+                return None
+            for text, out in zip(chunk, translated, strict=True):
+                done[text] = replace(out, text=numbers.restore(text, out.text))
+        with self.counters.stage("cache_store"):
+            await self.cache.store(scope, {text: done[text] for text in misses})
+        return done, cached
+
+    async def _onward(
+        self,
+        routed: Route,
+        key: GroupKey,
+        jobs: list[Job],
+        english: dict[str, engine.Translation],
+    ) -> dict[str, engine.Translation] | None:
+        """The second half through English: each English piece fitted to the second model,
+        translated, put back together; None when the model failed."""
+        count, limit = await anyio.to_thread.run_sync(
+            engine.piece_limit, routed.loaded, key.source, key.target,
+            self.settings.max_input_tokens,
+        )  # fmt: skip
+        plans = {text: whole(done.text).fitted(count, limit) for text, done in english.items()}
+        lengths = {piece: count(piece) for plan in plans.values() for piece in plan.pieces}
+        stage = await self._stage(routed.loaded, key, jobs, lengths)
+        if stage is None:
+            return None
+        onward = {}
+        for text, plan in plans.items():
+            second = _assembled(plan, [stage[0][piece] for piece in plan.pieces])
+            first = english[text]
+            onward[text] = engine.Translation(
+                second.text,
+                min(first.confidence, second.confidence),
+                first.at_budget or second.at_budget,
+                first.looped or second.looped,
+            )
+        return onward
 
     def _fit(
         self, loaded: LoadedModel, key: GroupKey, jobs: list[Job]
@@ -163,6 +218,7 @@ class BatchTranslator:
             budget=budget,
             repetition_limit=self.settings.repetition_limit,
             num_beams=self.settings.num_beams,
+            apart=self._apart,
         )
 
 

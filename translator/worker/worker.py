@@ -36,6 +36,7 @@ from translator.inference.detection import detect_language
 from translator.inference.languages import key_of
 from translator.inference.models import ModelRegistry
 from translator.text import plan
+from translator.worker.abandoned import Abandoned
 from translator.worker.cache import TranslationCache
 from translator.worker.fates import Fates
 from translator.worker.jobs import Job, source_key, targets_of
@@ -63,6 +64,7 @@ class Worker:
         cache = TranslationCache(settings, self.js, counters.cache)
         self.translator = BatchTranslator(settings, models, counters, self.spans, cache)
         self.fates = Fates(settings, nc, self.who, counters, self.spans, self.reporter.usage)
+        self.abandoned = Abandoned(settings, nc, self.who, counters)
         self._stopping = anyio.Event()
         self._batch_scope: anyio.CancelScope | None = None
         self._load_scope: anyio.CancelScope | None = None
@@ -72,14 +74,22 @@ class Worker:
     async def load_models(self) -> bool:
         """Load the preloaded models; False when stopped first. A model that cannot be had
         (ModelUnavailable) puts the worker in state `unavailable` and is tried again, with a
-        delay that doubles up to MODEL_RETRY_MAX; a stop ends the wait, or the load, at once
-        (a load's thread is abandoned: see `signals.exit_without_threads`)."""
+        delay that doubles up to MODEL_RETRY_MAX, unless the pair table names models (the
+        bundled Firefox Translations ones: a fresh offline machine serves en<->pt); a stop ends
+        the wait, or the load, at once (a load's thread is abandoned: see
+        `signals.exit_without_threads`)."""
         delay = self.settings.model_retry_initial
         with anyio.CancelScope() as self._load_scope:
             while not self._stopping.is_set():
                 try:
                     await self.translator.load_models()
                 except ModelUnavailable as exc:
+                    if self.settings.pair_table():  # the pair table's models still translate
+                        log.error(
+                            "%s; serving the pair table's models (%s), other pairs get an error "
+                            "result", exc, ", ".join(sorted(self.settings.pair_table())),
+                        )  # fmt: skip
+                        return True
                     self.status.state, self.status.unavailable = "unavailable", str(exc)
                     log.error("%s (next try in %.0fs)", exc, delay)
                     await anyio.sleep(delay)
@@ -101,6 +111,7 @@ class Worker:
 
     async def serve(self) -> None:
         sub = await self.js.pull_subscribe_bind(WORKERS_CONSUMER, request_stream(self.pool))
+        advisories = await self.abandoned.listen()
         self.status.state = "ready"
         log.info("worker %s serving pool %s", self.who.worker_id, self.pool.value)
         counters = self.status.counters
@@ -116,6 +127,7 @@ class Worker:
             if batch:  # an empty fetch is idle time, not a stage of a batch
                 counters.add_stage("fetch", time.perf_counter() - started)
                 await self._run_batch(batch)
+        await advisories.unsubscribe()
         await sub.unsubscribe()
 
     def _foreign(self, msg: Msg, why: str) -> None:
@@ -132,7 +144,8 @@ class Worker:
             self._batch_scope = scope
             if self._stopping.is_set():
                 scope.deadline = anyio.current_time() + self.settings.shutdown_grace_period
-            await self._process(batch, settled)
+            for part in _isolated(batch):
+                await self._process(part, batch, settled)
         self._batch_scope = None
         if scope.cancelled_caught:
             await self.fates.hand_back(batch, settled)
@@ -143,15 +156,17 @@ class Worker:
 
     # -- one batch -------------------------------------------------------------------------------
 
-    async def _process(self, batch: list[Msg], settled: set[int]) -> None:
+    async def _process(self, batch: list[Msg], held: list[Msg], settled: set[int]) -> None:
+        """One part of the fetched messages (`held`, all kept in progress meanwhile)."""
         for msg in batch:
             self.spans.open(msg)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._keep_alive, batch, settled)
+            tg.start_soon(self._keep_alive, held, settled)
             counters = self.status.counters
             with counters.stage("admit"):
                 jobs = [job for msg in batch if (job := await self._admit(msg, settled))]
-            retry = await self.translator.translate(jobs)
+            redelivered = any((msg.metadata.num_delivered or 1) > 1 for msg in batch)
+            retry = await self.translator.translate(jobs, apart=redelivered)
             with counters.stage("settle"):
                 await self._settle(jobs, retry, settled)
             tg.cancel_scope.cancel()
@@ -210,3 +225,12 @@ class Worker:
         header = (msg.headers or {}).get(HEADER_MSG_ID)
         sequence = msg.metadata.sequence.stream if msg.metadata.sequence else 0
         return header or f"{request_stream(self.pool)}-{sequence}"
+
+
+def _isolated(batch: list[Msg]) -> list[list[Msg]]:
+    """The first deliveries together, then each redelivered request alone: a request whose
+    worker died holding it (abandoned.py) may be the one that kills workers, and must not take
+    a whole batch down with it again (a native engine translates it in a child process)."""
+    fresh = [msg for msg in batch if (msg.metadata.num_delivered or 1) <= 1]
+    again = [[msg] for msg in batch if (msg.metadata.num_delivered or 1) > 1]
+    return [fresh, *again] if fresh else again
