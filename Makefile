@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first: 2.13.0 is a CPU wheel on disk here; a bare `torch` would pull a CUDA build
 	$(BIN)/pip install -q "torch==2.13.0" || $(BIN)/pip install -q "torch>=2.6,<3"
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,firefox]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -57,7 +57,7 @@ LOCK_VENV := .lock-venv
 lock:
 	rm -rf $(LOCK_VENV) && $(PY) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/pip install -q "torch==2.13.0" || $(LOCK_VENV)/bin/pip install -q "torch>=2.6,<3"
-	$(LOCK_VENV)/bin/pip install -q .
+	$(LOCK_VENV)/bin/pip install -q ".[firefox]"
 	{ sed -n '1,3p' requirements.lock; $(LOCK_VENV)/bin/pip freeze | \
 		grep -v -i -E '^(torch|nvidia|triton|meeshy-translator)'; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock && rm -rf $(LOCK_VENV)

@@ -5,7 +5,8 @@ A gateway emulator sends requests with two targets (fr, de) at a fixed rate to t
 scaler runs two normal workers (a tiny RANDOM-WEIGHT t5, the cache off); one nats-server. The
 shim is stopped with SIGTERM every `--every` seconds (at a random point between two sends) and
 started again on the same ports as soon as it has exited, `--restarts` times, while the gateway
-keeps sending (its PUSH holds what it sends while no shim listens). `current`: frames as the current Meeshy gateway builds them, and its
+keeps sending (its PUSH holds what it sends while no shim listens). `current`: frames as the
+current Meeshy gateway builds them, and its
 retry (after 30 s without a result, the same taskId with the targets still pending, up to 4
 times); `0.4.9`: a ping before every request, no retry. Every frame the gateway receives is
 kept; each (message, target) pair's fates are counted at the end: completed, error, none (lost),

@@ -256,3 +256,26 @@ async def test_a_request_whose_last_delivery_killed_its_worker_gets_its_fate_fro
     assert "MAX_DELIVER" in (failed.error or "")
     assert letter.task_id == doomed.task_id
     assert letter.deliveries == 2
+
+
+def test_models_firefox_readies_mozillas_files_as_the_bundled_model_is(tmp_path: Path) -> None:
+    """Mozilla's files alone (model, shortlist, vocabulary): the command writes tokenizer.json
+    from the vocabulary, checks and probes the model, and names the PAIR_MODELS entry; the
+    model then translates as the bundled one does. A directory that is not one is refused."""
+    bundled = bundled_copy("pt-en", tmp_path / "bundled")
+    mozilla = tmp_path / "pten"
+    mozilla.mkdir()
+    for pattern in ("model.*.bin", "lex.*.s2t.bin", "vocab.*.spm"):
+        [found] = bundled.glob(pattern)
+        shutil.copy(found, mozilla / found.name)
+    env = worker_env("", Models(*[tmp_path] * 5))
+    done = translator("models", "firefox", str(mozilla), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "firefox-pt-en-tiny: pt -> en, real weights, ready" in done.stdout
+    assert f'PAIR_MODELS=\'{{"pt-en": "{mozilla}"}}\'' in done.stdout
+    text = "Bom dia, tudo bem? Vamos almoçar amanhã."
+    ours, theirs = firefox.Engine(mozilla, 1), firefox.Engine(bundled, 1)
+    assert ours.translate([text]) == theirs.translate([text])
+    refused = translator("models", "firefox", str(tmp_path / "bundled" / ".."), env=env)
+    assert refused.returncode == 1
+    assert "no vocab.*.spm to make tokenizer.json from" in refused.stderr

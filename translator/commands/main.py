@@ -50,6 +50,10 @@ def parser() -> argparse.ArgumentParser:
     random.add_argument("--output-tokens", type=int, default=8)
     random.add_argument("--fixed-length", action="store_true")
     random.add_argument("--pair", nargs=2, default=["en", "fr"], metavar=("SRC", "TGT"))
+    marian = actions.add_parser(
+        "firefox", help="ready a Firefox Translations model directory (tokenizer.json, checks)"
+    )
+    marian.add_argument("directory", help="Mozilla's files for one pair, gunzipped")
     docs = commands.add_parser("schemas", help="write the NATS messages' JSON Schemas and docs")
     docs.add_argument("--out", default="docs", help="the docs directory (default: docs)")
     docs.add_argument("--check", action="store_true", help="only say whether they are current")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from translator.contracts.messages import MODEL_TYPES, ModelType
@@ -77,7 +78,30 @@ def random_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def firefox_model(directory: str) -> int:
+    """A Firefox Translations model's directory made ready to serve: tokenizer.json written
+    from its vocabulary when missing, its files checked, the model loaded and run once in a
+    child process; then the PAIR_MODELS entry that serves it."""
+    from translator.inference import firefox
+
+    where = Path(directory).expanduser()
+    try:
+        if not (where / "tokenizer.json").is_file():
+            print(f"wrote {firefox.write_tokenizer(where)}")
+        found = firefox.files(where)
+        firefox.probe(where, str(found.model.stat().st_mtime_ns))
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    pair = f"{found.source}-{found.target}"
+    print(f"{found.name}: {found.source} -> {found.target}, real weights, ready")
+    print(f'serve it with PAIR_MODELS=\'{{"{pair}": "{where.resolve()}"}}\'')
+    return 0
+
+
 def run(settings: TranslatorSettings, args: argparse.Namespace) -> int:
+    if args.action == "firefox":
+        return firefox_model(args.directory)
     if args.action == "list":
         return list_models(settings)
     if args.action == "download":
