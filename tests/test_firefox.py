@@ -33,14 +33,11 @@ from tests.test_bad_input import read_dead_letters
 from tests.test_cli import translator, wait_for_line
 from translator.bus.client import translate
 from translator.bus.embedded import EmbeddedNats
-from translator.contracts.settings import BUNDLED_PAIRS, bundle_installed
+from translator.contracts.settings import BUNDLED_PAIRS
 from translator.contracts.subjects import Pool, request_stream
 from translator.inference import firefox
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.skipif(not bundle_installed(), reason="the `firefox` extra is missing"),
-]
+pytestmark = pytest.mark.anyio
 REPLY = "translate.result.firefox"
 # a word whose shortlist entry the corruption below reaches: the engine indexes out of bounds
 # and aborts the process (a Rust panic), on this input only

@@ -29,7 +29,6 @@ from tests.support import (
 from translator.bus.client import translate
 from translator.bus.embedded import EmbeddedNats
 from translator.contracts.messages import TranslationResult
-from translator.contracts.settings import bundle_installed
 from translator.contracts.subjects import Pool
 
 # chrF floors: the baseline measured on 2026-12-07 (BENCHMARKS.md) less 3 points
@@ -46,8 +45,6 @@ LOCALISED = {
     "The meeting is on 12/15 at 10:30.": {"12/15": "15/12"},
     "My phone number is 555 0199, call me after 6 pm.": {"6": "18h"},
 }  # output characters / source characters, for lines of 20 characters or more
-
-pytestmark = pytest.mark.skipif(not bundle_installed(), reason="the `firefox` extra is missing")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ from tests.support import (
     Models,
     free_port,
     publish_raw,
+    publish_request,
+    request,
     shim_env,
     start_scaler,
     stop_process,
@@ -202,9 +204,13 @@ async def _run_workload(
         await wait_metric(http, "translator_scaling_events_total", 1, direction="down")
         async with gateway(ports) as gw:
             sent = [await gw.request(f"Hello number {i}", ["fr"]) for i in range(10)]
-            sent.append(await gw.request("Hello", ["xx"]))  # no such language: an error result
             for message in sent:
                 await gw.results_for(message)
+        # a language no model writes: the shim answers that itself (GATEWAYS.md), a worker
+        # gives a NATS client an error result for it
+        await publish_request(nc, request("Hello", ("bas",)), "translate.result.prometheus")
+        # counted (the scaler has it from a heartbeat) before a worker is killed below
+        await wait_metric(http, "translator_translations_total", 1, pool="normal", status="error")
         await publish_raw(nc, Pool.NORMAL, b"{not json", "translate.result.prometheus")
         await wait_metric(http, "translator_dead_letters_total", 1, pool="normal")
         victim = await only_worker(scaler.pid)  # not the one the scale-down is stopping
