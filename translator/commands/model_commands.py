@@ -9,7 +9,7 @@ from pathlib import Path
 
 from translator.contracts.messages import MODEL_TYPES, ModelType
 from translator.contracts.settings import TranslatorSettings
-from translator.inference import quantization, randomweights
+from translator.inference import firefox, quantization, randomweights
 from translator.inference.models import engine_for, is_present, load, local_path
 
 
@@ -19,6 +19,17 @@ def list_models(settings: TranslatorSettings) -> int:
         where = local_path(model_id, settings.models_path)
         line = {
             "modelType": model_type,
+            "model": model_id,
+            "present": is_present(model_id, settings.models_path),
+            "path": str(where) if where else None,
+        }
+        print(json.dumps(line))
+    for pair, model_id in sorted(settings.pair_table().items()):
+        where = local_path(model_id, settings.models_path) or firefox.directory(
+            model_id, settings.models_path
+        )
+        line = {
+            "pair": pair,
             "model": model_id,
             "present": is_present(model_id, settings.models_path),
             "path": str(where) if where else None,

@@ -137,7 +137,9 @@ class TranslatorSettings(NatsSettings):
     batch_window_ms: float = Field(default=20.0, ge=0)
     fetch_timeout: float = Field(default=1.0, gt=0)
     ack_wait: float = Field(default=6.0, gt=0)  # short: a busy worker sends in_progress
-    max_deliver: int = Field(default=5, ge=1)
+    # at least 2: nats-server sent no MAX_DELIVERIES advisory for a request whose one delivery
+    # killed its worker (worker/abandoned.py gives such a request its fate on the advisory)
+    max_deliver: int = Field(default=5, ge=2)
     max_ack_pending: int = Field(default=4_096, ge=1)
     retry_delay: float = Field(default=2.0, ge=0)
     request_duplicate_window: float = Field(default=120.0, gt=0)

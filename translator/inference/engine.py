@@ -184,17 +184,21 @@ def _translate_firefox(
     loaded: LoadedModel, texts: list[str], repetition_limit: int, apart: bool
 ) -> list[Translation]:
     """The same contract on a Firefox Translations model (inference/firefox.py): the engine
-    gives text and no scores, so the confidence is 0.0, "not measured" (docs/TRANSLATION.md);
-    a loop is found and collapsed on the output's tokens; a runaway output is at its budget."""
+    gives text and no scores, so the confidence is 0.0, "not measured" (docs/TRANSLATION.md).
+    An output over twice its source's characters (+16) is looked at in tokens: a looping tail
+    is collapsed, and one over FIREFOX_RUNAWAY_RATIO x its source's tokens is at its budget
+    (a normal output is not tokenized: two tokenizations fewer per piece)."""
     encode = loaded.tokenizer.encode
     translations = []
     for text, out in zip(texts, loaded.model.translate(texts, apart), strict=True):
-        ids = encode(out, add_special_tokens=False).ids
-        kept, looped = generation.collapse(ids, repetition_limit, None) if ids else ([], False)
-        if looped:
-            out = loaded.tokenizer.decode(kept, skip_special_tokens=True)
-        source_tokens = len(encode(text, add_special_tokens=False).ids)
-        at_budget = len(kept) > FIREFOX_RUNAWAY_RATIO * source_tokens + 8
+        looped = at_budget = False
+        if len(out) > 2 * len(text) + 16:
+            ids = encode(out, add_special_tokens=False).ids
+            kept, looped = generation.collapse(ids, repetition_limit, None)
+            if looped:
+                out = loaded.tokenizer.decode(kept, skip_special_tokens=True)
+            source_tokens = len(encode(text, add_special_tokens=False).ids)
+            at_budget = len(kept) > FIREFOX_RUNAWAY_RATIO * source_tokens + 8
         translations.append(Translation(out.strip(), 0.0, at_budget, looped))
     return translations
 
