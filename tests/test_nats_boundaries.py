@@ -287,6 +287,33 @@ async def test_no_service_or_application_can_change_delete_or_purge_the_queues(
     assert after.config.max_age == 0
 
 
+async def test_only_workers_delete_a_queued_request_and_nothing_else(
+    deployment: Deployment,
+) -> None:
+    """The worker user may read and delete one message of its pools' streams (the fate of a
+    request its workers died holding: worker/abandoned.py; a worker can already take and ack any
+    queued request); no one else may, and a worker may not on the results streams."""
+    async with connected_as(deployment.url, Role.CLIENT) as app:
+        acks = [
+            await app.jetstream().publish(request_subject(Pool.ANY), encode(waiting(f"d-{i}")))
+            for i in range(2)
+        ]
+    mine, theirs = acks[0].seq, acks[1].seq
+    for role in (Role.SHIM, Role.SCALER, Role.CLIENT):
+        async with connected_as(deployment.url, role) as nc:
+            with pytest.raises((nats.errors.TimeoutError, nats.js.errors.APIError)):
+                await nc.jetstream(timeout=1).delete_msg(request_stream(Pool.ANY), theirs)
+    async with connected_as(deployment.url, Role.WORKER) as worker:
+        js = worker.jetstream(timeout=1)
+        for stream in (RESULTS_STREAM, GATEWAY_RESULTS_STREAM):
+            with pytest.raises((nats.errors.TimeoutError, nats.js.errors.APIError)):
+                await js.delete_msg(stream, 1)
+        assert await js.delete_msg(request_stream(Pool.ANY), mine)
+        await js.get_msg(request_stream(Pool.ANY), theirs)  # still queued
+        with pytest.raises(nats.js.errors.NotFoundError):
+            await js.get_msg(request_stream(Pool.ANY), mine)
+
+
 # -- 4. one application and another ----------------------------------------------------------------
 
 
