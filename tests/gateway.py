@@ -133,8 +133,19 @@ def shim(env: dict[str, str], log: Path) -> Iterator[tuple[int, int]]:
     process = start_shim(env, log)
     try:
         yield shim_ports(log, after=offset)
+    except BaseException:
+        print(log_since(log, offset))  # pytest shows it with the failure
+        raise
     finally:
-        assert stop_process(process) == 0
+        code = stop_process(process)
+        assert code == 0, f"the shim exited with {code}:\n{log_since(log, offset)}"
+
+
+def log_since(log: Path, offset: int, limit: int = 20_000) -> str:
+    """The log written since `offset` (its last `limit` characters)."""
+    with log.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")[-limit:]
 
 
 @asynccontextmanager

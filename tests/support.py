@@ -149,7 +149,7 @@ def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) ->
     if process.poll() is None:
         process.send_signal(sig)
     try:
-        return process.wait(30)
+        return process.wait(45)  # outlasts the shim's stop (zmq_compat.service.stop_budget)
     except subprocess.TimeoutExpired:
         process.kill()
         return process.wait()

@@ -32,6 +32,7 @@ from translator.commands import nats_config
 from translator.contracts.settings import NatsSettings, TranslatorSettings
 from translator.contracts.subjects import WORKERS_CONSUMER, Pool, request_stream
 from zmq_compat import cli as shim_cli
+from zmq_compat.service import stop_budget
 from zmq_compat.settings import ShimSettings
 
 DEPLOY = ROOT / "deploy"
@@ -236,7 +237,7 @@ def test_compose_commands_environment_and_ports_exist_in_the_code(
     shim = check_environment(services["zmq_compat"]["environment"], ShimSettings)
     assert isinstance(shim, ShimSettings)
     # the shim queues or answers what it holds before it is killed
-    assert seconds(services["zmq_compat"]["stop_grace_period"]) > shim.zmq_drain_timeout + 5
+    assert seconds(services["zmq_compat"]["stop_grace_period"]) > stop_budget(shim) + 5
     published = {(port, target) for _, port, target in _ports(services["zmq_compat"])}
     pull, pub = shim.translator_zmq_pull_port, shim.translator_zmq_pub_port
     http = shim.zmq_health_port
@@ -437,7 +438,7 @@ def test_kubernetes_settings_exist_and_grace_periods_outlast_the_drain() -> None
             ports = {p["containerPort"] for p in container["ports"]}
             assert ports == {5555, 5558, settings.zmq_health_port}
             assert doc["spec"]["replicas"] == 1
-            assert grace > settings.zmq_drain_timeout + 5, name
+            assert grace > stop_budget(settings) + 5, name
 
 
 def test_the_nats_accounts_and_helm_values_are_generated_from_the_permissions() -> None:

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import anyio
 import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from tests.support import Models, collect_results, request, running_worker, worker_env
 from translator.bus.client import submit
 from translator.bus.connection import connect
 from translator.bus.embedded import EmbeddedNats
+from translator.bus.retry import patiently
 from translator.bus.topology import setup_topology
 from translator.contracts.errors import PoolFull
 from translator.contracts.settings import TranslatorSettings
-from translator.contracts.subjects import WORKERS_CONSUMER, Pool, request_stream
+from translator.contracts.subjects import (
+    GATEWAY_RESULTS_STREAM,
+    WORKERS_CONSUMER,
+    Pool,
+    request_stream,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -105,3 +114,43 @@ def test_every_stream_takes_the_configured_replica_count() -> None:
         topology.events_stream_config(settings),
     ]
     assert [c.num_replicas for c in configs] == [3] * 5
+
+
+async def test_a_jetstream_call_on_an_unbuffered_connection_waits_out_an_outage(
+    settings: TranslatorSettings, nats_server: EmbeddedNats, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The shim's connection buffers nothing: while NATS is down a call fails at once
+    (OutboundBufferLimitError), and `patiently` tries again until NATS is back (the shim died
+    of this when NATS went away right after its start)."""
+    nc = await connect(settings, "test", buffered=False)
+    js = nc.jetstream()
+    await setup_topology(js, settings)
+    config = ConsumerConfig(durable_name="after_outage", ack_policy=AckPolicy.EXPLICIT)
+    port = nats_server.port
+    nats_server.stop()
+    with anyio.fail_after(30):
+        while nc.is_connected:  # noqa: ASYNC110
+            await anyio.sleep(0.05)
+    restarted: EmbeddedNats | None = None
+    try:
+        async with anyio.create_task_group() as tg:
+            created: list[str] = []
+
+            async def create() -> None:
+                info = await patiently(
+                    "creating a consumer",
+                    lambda: js.add_consumer(GATEWAY_RESULTS_STREAM, config),
+                    deadline=math.inf,
+                )
+                created.append(info.name)
+
+            tg.start_soon(create)
+            with anyio.fail_after(30):
+                while "consumer: nats: outbound buffer limit" not in caplog.text:  # noqa: ASYNC110
+                    await anyio.sleep(0.05)  # it failed while NATS was down, and waits
+            restarted = EmbeddedNats(nats_server.store_dir, port=port or -1).start()
+        assert created == ["after_outage"]
+    finally:
+        if restarted is not None:
+            restarted.stop()
+        await nc.close()

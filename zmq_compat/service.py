@@ -30,6 +30,14 @@ from zmq_compat.shim import OUTCOMES, Shim
 
 log = logging.getLogger(__name__)
 _RESULTS_STOP = 5.0  # a stop: the longest the batch of results in hand may take to be sent
+_CLOSE = 10.0  # a stop: the longest the sockets and the NATS connection may take to close
+
+
+def stop_budget(settings: ShimSettings) -> float:
+    """The longest a stop takes: the drain, then the answers of what it still held (each
+    within one publish try), the results in hand, the close. A grace period (compose,
+    Kubernetes) must outlast it, or SIGKILL comes while a request has no fate yet."""
+    return settings.zmq_drain_timeout + settings.zmq_publish_timeout + 1 + _RESULTS_STOP + _CLOSE
 
 
 class Readiness:
@@ -125,7 +133,7 @@ async def run(settings: ShimSettings) -> int:
                 await shim.stop_results(_RESULTS_STOP)
                 work.cancel_scope.cancel()
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE):
                 shim.close()
                 with contextlib.suppress(OSError, nats.errors.Error):
                     await nc.close()  # unacked results are redelivered to the next shim

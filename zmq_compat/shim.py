@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import time
 import uuid
 from collections import Counter
@@ -559,9 +560,10 @@ class Shim:
 
     async def forward_results(self) -> None:
         js = self.nc.jetstream()
-        await patiently(
+        await patiently(  # NATS may go away right after the start: the shim waits, serving
             "creating the results consumer",
             lambda: js.add_consumer(GATEWAY_RESULTS_STREAM, self.results_consumer()),
+            deadline=math.inf,
         )
         sub = await js.pull_subscribe_bind(self.settings.zmq_shim_name, GATEWAY_RESULTS_STREAM)
         try:

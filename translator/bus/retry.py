@@ -3,7 +3,8 @@
 While a stream, consumer or meta leader is elected, or a node restarts, the JetStream API answers
 with a timeout, "no responders", "no response from stream" or a 503/500 for a few seconds (4-5 s
 measured per leader kill). `patiently` retries such calls with a growing delay and gives up only
-after a bounded time, with `JetStreamUnavailable` naming what it was trying to do."""
+after a bounded time, with `JetStreamUnavailable` naming what it was trying to do (a service that
+must not stop meanwhile passes `deadline=math.inf`)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ TRANSIENT: tuple[type[Exception], ...] = (
     nats.errors.NoRespondersError,
     nats.errors.ConnectionReconnectingError,
     nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,  # an unbuffered connection (the shim's) while it is down
     nats.js.errors.NoStreamResponseError,
     nats.js.errors.ServiceUnavailableError,  # 503: JetStream temporarily unavailable
     nats.js.errors.ServerError,  # 500: e.g. no peers for a replica while a node is down
