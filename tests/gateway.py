@@ -162,3 +162,28 @@ async def stored_at_least(nc: Client, stream: str, count: int, timeout: float = 
     with anyio.fail_after(timeout):
         while (await nc.jetstream().stream_info(stream)).state.messages < count:  # noqa: ASYNC110
             await anyio.sleep(0.05)
+
+
+RESULT_KEYS = [
+    "messageId", "translatedText", "sourceLanguage", "targetLanguage", "confidenceScore",
+    "processingTime", "modelType", "workerName", "translatorModel", "workerId", "poolType",
+    "translationTime", "queueTime", "memoryUsage", "cpuUsage", "timestamp", "version",
+    "modelName",  # added last: the model's name (PROTOCOL.md); translatorModel is the tier
+]  # fmt: skip
+
+
+METADATA_KEYS = [
+    "translatorVersion", "modelVersion", "processingNode", "sessionId", "requestId", "protocol",
+    "encoding",
+]  # fmt: skip
+
+
+FLOAT_KEYS = [
+    "confidenceScore",
+    "processingTime",
+    "translationTime",
+    "queueTime",
+    "memoryUsage",
+    "cpuUsage",
+    "timestamp",
+]

@@ -26,6 +26,9 @@ from translator.bus import heartbeat
 from translator.bus.connection import connect
 from translator.bus.topology import setup_topology
 from translator.contracts.messages import (
+    Alert,
+    DeadLetter,
+    ScalingEvent,
     TranslationRequest,
     TranslationResult,
     WorkerHeartbeat,
@@ -33,12 +36,16 @@ from translator.contracts.messages import (
 )
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import (
+    ALERT_EVENTS,
+    EVENTS_STREAM,
     GATEWAY_RESULTS_STREAM,
     HEADER_MSG_ID,
     HEADER_REPLY_TO,
+    SCALING_EVENTS,
     WORKERS_CONSUMER,
     Pool,
     Role,
+    dead_letter_subject,
     request_stream,
     request_subject,
 )
@@ -309,3 +316,77 @@ async def settled(nc: Client, pool: Pool = Pool.NORMAL) -> None:
             if pending == (0, 0) and (results.num_pending, results.num_ack_pending) == (0, 0):
                 return
             await anyio.sleep(0.1)
+
+
+async def stored_events(nc: Client, subject: str) -> list[bytes]:
+    sub = await nc.jetstream().subscribe(
+        subject, stream=EVENTS_STREAM, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+    )
+    found = []
+    try:
+        while True:
+            found.append((await sub.next_msg(timeout=0.5)).data)
+    except TimeoutError:
+        pass
+    finally:
+        await sub.unsubscribe()
+    return found
+
+
+async def scaling_events(nc: Client) -> list[ScalingEvent]:
+    return [
+        ScalingEvent.model_validate_json(data) for data in await stored_events(nc, SCALING_EVENTS)
+    ]
+
+
+async def alerts(nc: Client) -> list[Alert]:
+    return [Alert.model_validate_json(data) for data in await stored_events(nc, ALERT_EVENTS)]
+
+
+def translator(
+    *args: str, env: dict[str, str], timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "translator", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def wait_for_line(log: Path, pattern: str, timeout: float = 60) -> re.Match[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = re.search(pattern, log.read_text())
+        if match:
+            return match
+        time.sleep(0.1)
+    raise AssertionError(f"{pattern!r} not in log:\n{log.read_text()[-3000:]}")
+
+
+async def read_dead_letters(nc: Client, count: int) -> list[DeadLetter]:
+    sub = await nc.jetstream().subscribe(dead_letter_subject(Pool.NORMAL), ordered_consumer=True)
+    letters: list[DeadLetter] = []
+    with anyio.fail_after(30):
+        while len(letters) < count:
+            msg = await sub.next_msg(timeout=None)
+            letters.append(DeadLetter.model_validate_json(msg.data))
+    await sub.unsubscribe()
+    return letters
+
+
+MESSAGE = (
+    "@alice Bonjour à tous ! 😂 Voir https://example.com/a_(b).html?x=1, merci.\n\n"
+    "Deuxième paragraphe 👨‍👩‍👧 avec `npm install` et bob@mail.fr 👍🏽🇫🇷1️⃣\n"
+    "```\nprint('hello world')\n```\n"
+    "Fin."
+)
+
+
+PROTECTED = [
+    "@alice", "😂", "https://example.com/a_(b).html?x=1", "👨‍👩‍👧", "`npm install`",
+    "bob@mail.fr", "👍🏽", "🇫🇷", "1️⃣", "```\nprint('hello world')\n```",
+]  # fmt: skip

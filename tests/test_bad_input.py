@@ -16,6 +16,7 @@ from tests.support import (
     collect_results,
     publish_raw,
     publish_request,
+    read_dead_letters,
     request,
     running_worker,
     stored_count,
@@ -23,7 +24,7 @@ from tests.support import (
     worker_env,
 )
 from translator.bus.embedded import EmbeddedNats
-from translator.contracts.messages import DeadLetter, encode
+from translator.contracts.messages import encode
 from translator.contracts.subjects import (
     DLQ_STREAM,
     EVENTS_STREAM,
@@ -32,24 +33,12 @@ from translator.contracts.subjects import (
     HEADER_REPLY_TO,
     RESULTS_STREAM,
     Pool,
-    dead_letter_subject,
     gateway_request_subject,
 )
 from translator.inference import randomweights
 
 pytestmark = pytest.mark.anyio
 REPLY = "translate.result.bad"
-
-
-async def read_dead_letters(nc: Client, count: int) -> list[DeadLetter]:
-    sub = await nc.jetstream().subscribe(dead_letter_subject(Pool.NORMAL), ordered_consumer=True)
-    letters: list[DeadLetter] = []
-    with anyio.fail_after(30):
-        while len(letters) < count:
-            msg = await sub.next_msg(timeout=None)
-            letters.append(DeadLetter.model_validate_json(msg.data))
-    await sub.unsubscribe()
-    return letters
 
 
 async def test_bad_requests_get_clear_errors_and_dead_letters_and_the_worker_goes_on(

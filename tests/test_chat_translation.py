@@ -10,8 +10,7 @@ import anyio
 import pytest
 from nats.aio.client import Client
 
-from tests.support import Models, request, running_worker, worker_env
-from tests.test_text_plan import MESSAGE, PROTECTED
+from tests.support import MESSAGE, PROTECTED, Models, request, running_worker, worker_env
 from translator.bus import heartbeat
 from translator.bus.client import translate
 from translator.bus.embedded import EmbeddedNats

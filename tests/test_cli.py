@@ -10,7 +10,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import anyio
@@ -22,32 +21,16 @@ import pytest
 from nats.aio.client import Client
 
 from tests.gateway import Gateway
-from tests.support import ROOT, Models, free_port, stop_process, worker_env
+from tests.support import (
+    ROOT,
+    Models,
+    free_port,
+    stop_process,
+    translator,
+    wait_for_line,
+    worker_env,
+)
 from translator.bus.embedded import EmbeddedNats
-
-
-def translator(
-    *args: str, env: dict[str, str], timeout: float = 90
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "translator", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def wait_for_line(log: Path, pattern: str, timeout: float = 60) -> re.Match[str]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        match = re.search(pattern, log.read_text())
-        if match:
-            return match
-        time.sleep(0.1)
-    raise AssertionError(f"{pattern!r} not in log:\n{log.read_text()[-3000:]}")
 
 
 def descendants(pid: int) -> list[psutil.Process]:

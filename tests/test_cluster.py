@@ -13,6 +13,7 @@ import pytest
 
 from tests.cluster import NatsCluster, leader, nats_cluster
 from tests.deployed_nats import as_user, set_up, settings_as
+from tests.probes import health_port, value, wait_metric, wait_status
 from tests.support import (
     Models,
     collect_results,
@@ -24,8 +25,6 @@ from tests.support import (
     stored_count,
     worker_env,
 )
-from tests.test_health import health_port, wait_status
-from tests.test_metrics import value, wait_metric
 from translator.bus.connection import connect
 from translator.bus.retry import patiently
 from translator.contracts.subjects import (

@@ -13,10 +13,9 @@ import pytest
 from nats.aio.client import Client
 
 from tests.current_gateway import CurrentGateway, stringify
-from tests.gateway import shim, stored_at_least
+from tests.gateway import METADATA_KEYS, RESULT_KEYS, shim, stored_at_least
+from tests.probes import scrape, value, wait_metric
 from tests.support import Models, free_port, running_worker, shim_env, worker_env
-from tests.test_metrics import scrape, value, wait_metric
-from tests.test_zmq_compat import METADATA_KEYS, RESULT_KEYS
 from translator.bus.embedded import EmbeddedNats
 from translator.contracts.messages import TranslationResult
 from translator.contracts.subjects import Pool

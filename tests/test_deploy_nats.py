@@ -15,6 +15,7 @@ import pytest
 
 from tests.deployed_nats import as_user, connected_as, deployed_nats, set_up
 from tests.gateway import gateway, shim
+from tests.probes import health_port, wait_status
 from tests.support import (
     Models,
     free_port,
@@ -24,7 +25,6 @@ from tests.support import (
     stop_process,
     worker_env,
 )
-from tests.test_health import health_port, wait_status
 from translator.contracts.messages import StoreWatermark
 from translator.contracts.subjects import AUDIT_BUCKET, Pool, Role, request_stream
 

@@ -22,15 +22,16 @@ from tests.support import (
     collect_results,
     free_port,
     publish_request,
+    read_dead_letters,
     request,
     running_worker,
     start_worker,
     stop_process,
+    translator,
     wait_for_heartbeat,
+    wait_for_line,
     worker_env,
 )
-from tests.test_bad_input import read_dead_letters
-from tests.test_cli import translator, wait_for_line
 from translator.bus.client import translate
 from translator.bus.embedded import EmbeddedNats
 from translator.contracts.settings import BUNDLED_PAIRS

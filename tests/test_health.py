@@ -7,20 +7,17 @@ import re
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-import anyio
 import psutil
 import pytest
 from nats.aio.client import Client
 
+from tests.probes import get, health_port, wait_status
 from tests.support import (
     ROOT,
     Models,
     free_port,
-    logged_port,
     publish_request,
     request,
     set_up,
@@ -33,25 +30,6 @@ from tests.support import (
 from translator.bus.embedded import EmbeddedNats
 
 pytestmark = pytest.mark.anyio
-
-
-def health_port(log: Path, timeout: float = 30) -> int:
-    return logged_port(log, "health and metrics", timeout)
-
-
-def get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
-async def wait_status(port: int, path: str, status: int, timeout: float = 60) -> str:
-    with anyio.fail_after(timeout):
-        while (answer := get(port, path))[0] != status:  # noqa: ASYNC110
-            await anyio.sleep(0.2)
-    return answer[1]
 
 
 def check(module: str, env: dict[str, str]) -> int:

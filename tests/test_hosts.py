@@ -14,13 +14,14 @@ from nats.aio.client import Client
 
 from tests.support import (
     Models,
+    alerts,
     publish_request,
     request,
+    scaling_events,
     start_scaler,
     stop_process,
     worker_env,
 )
-from tests.test_scaler import alerts, scaling_events
 from translator.bus.embedded import EmbeddedNats
 from translator.inference import randomweights
 

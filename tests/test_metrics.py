@@ -10,13 +10,18 @@ from pathlib import Path
 
 import anyio
 import pytest
-import yaml
 from nats.aio.client import Client
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.gateway import gateway, shim
+from tests.probes import (
+    dashboard_and_alert_queries,
+    health_port,
+    scrape,
+    value,
+    wait_metric,
+    wait_status,
+)
 from tests.support import (
-    ROOT,
     Models,
     collect_results,
     free_port,
@@ -28,43 +33,11 @@ from tests.support import (
     stop_process,
     worker_env,
 )
-from tests.test_health import get, health_port, wait_status
 from translator.bus.embedded import EmbeddedNats
 from translator.contracts.messages import BATCH_STAGES
 from translator.contracts.subjects import Pool
 
 pytestmark = pytest.mark.anyio
-DEPLOY = ROOT / "deploy"
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def scrape(port: int) -> Samples:
-    status, text = get(port, "/metrics")
-    assert status == 200
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    """The sum over every series of `name` whose labels include `labels`."""
-    wanted = set(labels.items())
-    found = [v for (n, ls), v in samples.items() if n == name and wanted <= ls]
-    assert found, f"no {name}{labels} in {sorted(n for n, _ in samples)}"
-    return sum(found)
-
-
-async def wait_metric(port: int, name: str, target: float, **labels: str) -> Samples:
-    """Scrape until `name` (summed over `labels`) reaches `target`."""
-    with anyio.fail_after(60):
-        while True:
-            samples = scrape(port)
-            present = any(n == name and set(labels.items()) <= ls for n, ls in samples)
-            if present and value(samples, name, **labels) >= target:
-                return samples
-            await anyio.sleep(0.2)
 
 
 async def test_metrics_match_a_known_workload_and_cover_the_dashboard_and_alerts(
@@ -145,15 +118,6 @@ async def test_metrics_match_a_known_workload_and_cover_the_dashboard_and_alerts
     for query in dashboard_and_alert_queries():
         for name in re.findall(r"\b(?:translator|zmq_compat)_[a-z_]+\b", query):
             assert name in exported, f"{name} (in {query!r}) is not exported"
-
-
-def dashboard_and_alert_queries() -> list[str]:
-    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "translator.json").read_text())
-    queries = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
-    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
-    queries += [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
-    assert len(queries) > 15
-    return queries
 
 
 async def test_shim_metrics_count_requests_and_results_by_outcome(

@@ -20,6 +20,7 @@ import anyio
 import pytest
 from nats.aio.client import Client
 
+from tests.probes import health_port, value, wait_metric, wait_status
 from tests.support import (
     Models,
     free_port,
@@ -29,8 +30,6 @@ from tests.support import (
     wait_for_heartbeat,
     worker_env,
 )
-from tests.test_health import health_port, wait_status
-from tests.test_metrics import value, wait_metric
 from translator.bus.embedded import EmbeddedNats
 from translator.contracts.subjects import Pool
 

@@ -22,12 +22,12 @@ from tests.deployed_nats import as_user, connected_as, deployed_nats, password, 
 from tests.support import (
     ROOT,
     Models,
+    read_dead_letters,
     start_worker,
     stop_process,
     wait_for_heartbeat,
     worker_env,
 )
-from tests.test_bad_input import read_dead_letters
 from translator.contracts.subjects import (
     EVENTS_STREAM,
     RESULTS_STREAM,

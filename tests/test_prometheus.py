@@ -25,6 +25,7 @@ import yaml
 from nats.aio.client import Client
 
 from tests.gateway import gateway, shim
+from tests.probes import DEPLOY, Samples, dashboard_and_alert_queries, scrape, wait_metric
 from tests.support import (
     Models,
     free_port,
@@ -35,13 +36,6 @@ from tests.support import (
     start_scaler,
     stop_process,
     worker_env,
-)
-from tests.test_metrics import (
-    DEPLOY,
-    Samples,
-    dashboard_and_alert_queries,
-    scrape,
-    wait_metric,
 )
 from translator.bus.embedded import EmbeddedNats
 from translator.contracts.messages import ALERT_KINDS

@@ -14,26 +14,26 @@ import anyio
 import psutil
 import pytest
 from nats.aio.client import Client
-from nats.js.api import DeliverPolicy
 
 from scaler import capacity
 from scaler.capacity import HostCapacity, default_threads
 from scaler.supervisor import Backoff, Supervisor
+from tests.probes import value, wait_metric
 from tests.support import (
     Models,
+    alerts,
     collect_results,
     free_port,
     publish_request,
     request,
+    scaling_events,
     start_scaler,
     stop_process,
     wait_for_heartbeat,
     worker_env,
 )
-from tests.test_metrics import value, wait_metric
 from translator.bus.embedded import EmbeddedNats
-from translator.contracts.messages import Alert, ScalingEvent
-from translator.contracts.subjects import ALERT_EVENTS, EVENTS_STREAM, SCALING_EVENTS, Pool
+from translator.contracts.subjects import Pool
 from translator.inference import randomweights
 
 pytestmark = pytest.mark.anyio
@@ -133,31 +133,6 @@ async def test_stopping_the_scaler_leaves_no_worker_behind(
     finally:
         stop_process(scaler, signal.SIGKILL)
     assert code == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
-
-
-async def stored_events(nc: Client, subject: str) -> list[bytes]:
-    sub = await nc.jetstream().subscribe(
-        subject, stream=EVENTS_STREAM, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
-    )
-    found = []
-    try:
-        while True:
-            found.append((await sub.next_msg(timeout=0.5)).data)
-    except TimeoutError:
-        pass
-    finally:
-        await sub.unsubscribe()
-    return found
-
-
-async def scaling_events(nc: Client) -> list[ScalingEvent]:
-    return [
-        ScalingEvent.model_validate_json(data) for data in await stored_events(nc, SCALING_EVENTS)
-    ]
-
-
-async def alerts(nc: Client) -> list[Alert]:
-    return [Alert.model_validate_json(data) for data in await stored_events(nc, ALERT_EVENTS)]
 
 
 async def test_a_worker_that_cannot_start_raises_a_scaling_failed_alert(

@@ -14,9 +14,8 @@ from nats.aio.client import Client
 from pydantic import ValidationError
 
 from tests.gateway import Gateway, gateway, shim
+from tests.probes import health_port, wait_metric
 from tests.support import Models, running_worker, shim_env, worker_env
-from tests.test_health import health_port
-from tests.test_metrics import wait_metric
 from translator.bus.connection import connect
 from translator.bus.embedded import EmbeddedNats
 from translator.contracts.messages import TranslationResult, encode

@@ -15,7 +15,8 @@ import pytest
 from nats.aio.client import Client
 
 from tests.current_gateway import CircuitBreaker, CurrentGateway
-from tests.gateway import Gateway, shim
+from tests.gateway import METADATA_KEYS, RESULT_KEYS, Gateway, shim
+from tests.probes import scrape, value
 from tests.support import (
     Models,
     free_port,
@@ -25,8 +26,6 @@ from tests.support import (
     start_shim,
     worker_env,
 )
-from tests.test_metrics import scrape, value
-from tests.test_zmq_compat import METADATA_KEYS, RESULT_KEYS
 from translator.bus.embedded import EmbeddedNats
 from translator.contracts.subjects import GATEWAY_RESULTS_STREAM, Pool
 

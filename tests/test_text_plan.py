@@ -6,20 +6,9 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
-from tests.support import Models
+from tests.support import MESSAGE, PROTECTED, Models
 from translator.inference import generation
 from translator.text import plan, spans
-
-MESSAGE = (
-    "@alice Bonjour à tous ! 😂 Voir https://example.com/a_(b).html?x=1, merci.\n\n"
-    "Deuxième paragraphe 👨‍👩‍👧 avec `npm install` et bob@mail.fr 👍🏽🇫🇷1️⃣\n"
-    "```\nprint('hello world')\n```\n"
-    "Fin."
-)
-PROTECTED = [
-    "@alice", "😂", "https://example.com/a_(b).html?x=1", "👨‍👩‍👧", "`npm install`",
-    "bob@mail.fr", "👍🏽", "🇫🇷", "1️⃣", "```\nprint('hello world')\n```",
-]  # fmt: skip
 
 
 def garbled(p: plan.Plan) -> str:

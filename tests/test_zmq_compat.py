@@ -14,7 +14,15 @@ import anyio
 import pytest
 from nats.aio.client import Client
 
-from tests.gateway import Gateway, gateway, shim, stored_at_least
+from tests.gateway import (
+    FLOAT_KEYS,
+    METADATA_KEYS,
+    RESULT_KEYS,
+    Gateway,
+    gateway,
+    shim,
+    stored_at_least,
+)
 from tests.support import (
     Models,
     free_port,
@@ -31,26 +39,6 @@ from translator.bus.embedded import EmbeddedNats
 from translator.contracts.subjects import Pool
 
 pytestmark = pytest.mark.anyio
-
-RESULT_KEYS = [
-    "messageId", "translatedText", "sourceLanguage", "targetLanguage", "confidenceScore",
-    "processingTime", "modelType", "workerName", "translatorModel", "workerId", "poolType",
-    "translationTime", "queueTime", "memoryUsage", "cpuUsage", "timestamp", "version",
-    "modelName",  # added last: the model's name (PROTOCOL.md); translatorModel is the tier
-]  # fmt: skip
-METADATA_KEYS = [
-    "translatorVersion", "modelVersion", "processingNode", "sessionId", "requestId", "protocol",
-    "encoding",
-]  # fmt: skip
-FLOAT_KEYS = [
-    "confidenceScore",
-    "processingTime",
-    "translationTime",
-    "queueTime",
-    "memoryUsage",
-    "cpuUsage",
-    "timestamp",
-]
 
 
 def is_error(message: dict[str, Any]) -> bool:
