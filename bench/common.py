@@ -6,7 +6,6 @@ import os
 import platform
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from translator.bus.client import submit
 from translator.contracts.messages import TranslationRequest, WorkerHeartbeat
 from translator.contracts.subjects import Pool
 from translator.inference import randomweights
-from translator.runtime.children import spawn
+from translator.runtime.children import spawn, worker_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = [
@@ -65,8 +64,7 @@ def random_model(
 
 
 def start_worker(pool: Pool, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "translator", "worker", "--pool", pool.value]
-    return spawn(command, {**os.environ, **env})
+    return spawn(worker_command(pool), {**os.environ, **env})
 
 
 async def wait_ready(nc: Client, pids: set[int], timeout: float = 300) -> list[WorkerHeartbeat]:

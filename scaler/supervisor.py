@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,13 +15,9 @@ from dataclasses import dataclass, field
 import anyio
 
 from translator.contracts.subjects import Pool
-from translator.runtime.children import spawn
+from translator.runtime.children import spawn, worker_command
 
 log = logging.getLogger(__name__)
-
-
-def worker_command(pool: Pool) -> list[str]:
-    return [sys.executable, "-m", "translator", "worker", "--pool", pool.value]
 
 
 @dataclass

@@ -49,6 +49,7 @@ from translator.contracts.subjects import (
     request_stream,
     request_subject,
 )
+from translator.runtime.children import worker_command
 from zmq_compat.settings import ShimSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,18 +122,23 @@ def set_up(env: dict[str, str]) -> None:
 
 
 def start_module(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`python -m <args>` as a real subprocess, its output appended to `log`; a service (worker,
-    shim, scaler) after the set-up of the topology it checks."""
-    if args[0] in SERVICES or args[:2] == ["translator", "worker"]:
-        set_up(env)
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
-        )
+    """`python -m <args>` as a real subprocess, its output appended to `log`; a service (shim,
+    scaler) after the set-up of the topology it checks."""
+    return _start([sys.executable, "-m", *args], env, log, service=args[0] in SERVICES)
 
 
 def start_worker(env: dict[str, str], pool: Pool, log: Path) -> subprocess.Popen[bytes]:
-    return start_module(["translator", "worker", "--pool", pool.value], env, log)
+    """A worker process, started as the scaler starts one."""
+    return _start(worker_command(pool), env, log, service=True)
+
+
+def _start(
+    command: list[str], env: dict[str, str], log: Path, service: bool
+) -> subprocess.Popen[bytes]:
+    if service:
+        set_up(env)
+    with log.open("ab") as out:
+        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
 async def wait_for_heartbeat(

@@ -22,6 +22,7 @@ from tests.probes import (
     wait_status,
 )
 from tests.support import (
+    ROOT,
     Models,
     collect_results,
     free_port,
@@ -187,3 +188,14 @@ async def test_an_observing_scaler_runs_no_worker_and_reports_every_hosts_worker
     assert value(samples, "translator_scaling_events_total") == 0  # exported, never counted
     assert value(failed, "translator_alerts_total", pool="any", kind="scaling_failed") == 0
     assert "observe mode" in (tmp_path / "scaler.log").read_text()
+
+
+def test_every_shim_outcome_is_documented() -> None:
+    from zmq_compat.outcomes import Outcome
+
+    row = next(
+        line
+        for line in (ROOT / "docs" / "OBSERVABILITY.md").read_text().splitlines()
+        if line.startswith("| `zmq_compat_requests_total`")
+    )
+    assert [o.value for o in Outcome if f"`{o.value}`" not in row] == []

@@ -22,3 +22,14 @@ def test_every_setting_is_named_in_the_readme_or_the_docs() -> None:
     names = {name.upper() for service in services for name in service.model_fields}
     assert len(names) > 60
     assert sorted(name for name in names if f"`{name}`" not in documents) == []
+
+
+def test_every_setting_has_a_docstring_and_a_row_in_the_generated_page() -> None:
+    """docs/SETTINGS.md is generated from the fields' docstrings (its currency is checked in
+    tests/test_schemas.py): a field without one would be a row without a meaning."""
+    services: list[type[BaseSettings]] = [ScalerSettings, ApiSettings, ShimSettings]
+    page = (ROOT / "docs" / "SETTINGS.md").read_text()
+    for service in services:
+        for name, field in service.model_fields.items():
+            assert field.description, f"{name.upper()} has no docstring"
+            assert f"| `{name.upper()}` |" in page

@@ -13,7 +13,7 @@ import nats.errors
 from nats.aio.client import Client
 from prometheus_client.core import Metric
 
-from translator.api.app import ENDPOINTS, build_app
+from translator.api.app import build_app, endpoints
 from translator.api.operations import Api
 from translator.api.relay import Relay
 from translator.bus.connection import connect
@@ -24,9 +24,10 @@ from translator.runtime import http, telemetry
 from translator.runtime.health import HealthServer
 from translator.runtime.looplag import LoopLag
 from translator.runtime.signals import stop_on_signal
-from zmq_compat import envelopes
+from zmq_compat import envelopes, outcomes
+from zmq_compat.outcomes import Outcome
 from zmq_compat.settings import ShimSettings
-from zmq_compat.shim import OUTCOMES, Shim
+from zmq_compat.shim import Shim
 
 log = logging.getLogger(__name__)
 _RESULTS_STOP = 5.0  # a stop: the longest the batch of results in hand may take to be sent
@@ -48,6 +49,7 @@ class Readiness:
         self.shim: Shim | None = None
         self.api: Api | None = None
         self.relay: Relay | None = None
+        self.endpoints: tuple[str, ...] = ()  # the HTTP API's, once it is built
         self.lag = LoopLag()  # the event loop's lateness: HTTP, pongs and acks wait that long
 
     def check(self) -> tuple[bool, dict[str, object]]:
@@ -59,9 +61,9 @@ class Readiness:
         """/metrics: the requests and results by outcome, every outcome from 0."""
         yield telemetry.service_info("zmq_compat")
         yield from self.lag.collect()
-        counts = Counter(self.shim.counts if self.shim else dict.fromkeys(OUTCOMES, 0))
-        counts["foreign"] += self.relay.refused if self.relay else 0  # the API's inbox too
-        rows = [((outcome,), float(n)) for outcome, n in counts.items()]
+        counts = outcomes.zeroed() + (self.shim.counts if self.shim else Counter())
+        counts[Outcome.FOREIGN] += self.relay.refused if self.relay else 0  # the API's inbox too
+        rows = [((outcome.value,), float(counts[outcome])) for outcome in Outcome]
         yield telemetry.counter(
             "zmq_compat_requests", "Gateway requests and results, by outcome", ["outcome"], rows
         )
@@ -81,7 +83,7 @@ class Readiness:
         )
         if self.api is not None:
             counted = self.api.requests
-            known = {key for key in counted} | {(e, "200") for e in ENDPOINTS}
+            known = {key for key in counted} | {(e, "200") for e in self.endpoints}
             yield telemetry.counter(
                 "translator_http_requests",
                 "HTTP API requests, by endpoint and status code",
@@ -98,6 +100,7 @@ async def run(settings: ShimSettings) -> int:
     if settings.http_api_enabled:
         readiness.api = Api(settings, relay, catalog)
     app = build_app(readiness.api, health.routes())
+    readiness.endpoints = endpoints(app)
     stopping = anyio.Event()
     async with anyio.create_task_group() as tg:
 
@@ -140,7 +143,7 @@ async def run(settings: ShimSettings) -> int:
             log.info(
                 "zmq_compat stopped: %d frames taken from PULL while stopping; %s",
                 shim.taken_on_stop,
-                dict(shim.counts),
+                {outcome.value: n for outcome, n in shim.counts.items()},
             )
         tg.cancel_scope.cancel()
     return 0

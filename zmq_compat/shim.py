@@ -36,17 +36,18 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import trace
 
-from translator.bus.client import submit
+from translator.bus.client import queue
 from translator.bus.fetching import fetch_batch, log_refusal
 from translator.bus.retry import patiently
-from translator.contracts.errors import PoolFull
+from translator.contracts.errors import PoolFull, QueueUnavailable
 from translator.contracts.messages import ModelType, TranslationRequest, TranslationResult
 from translator.contracts.subjects import GATEWAY_RESULTS_STREAM
 from translator.inference import languages
 from translator.inference.catalog import Catalog
 from translator.runtime import tracing
-from zmq_compat import envelopes, protocol
+from zmq_compat import envelopes, outcomes, protocol
 from zmq_compat.errors import BadFrame, TooLong
+from zmq_compat.outcomes import Outcome
 from zmq_compat.peers import Peers
 from zmq_compat.recent import Recent
 from zmq_compat.settings import ShimSettings
@@ -59,13 +60,6 @@ STOPPING = "translation service stopping: the request was not queued"
 _SWEEP = 1.0  # stopping: the longest the frames libzmq holds are taken before PULL closes
 _AWAIT = 0.1  # stopping: how long PULL waits for a frame to close right after
 _FOLLOW = 0.005  # stopping: a frame's follower (0.4.9 sends a ping, then its request)
-OUTCOMES = (
-    "accepted", "pool_full", "unavailable", "invalid", "ping", "pong_skipped", "held",
-    "result_ok", "result_error", "result_duplicate", "result_after_error", "send_blocked",
-    "bad_result", "skipped", "unsupported", "story_completed", "story_empty",
-    "repush_resent", "repush_in_flight", "repush_unread", "foreign", "unsupported_target",
-)  # fmt: skip
-_NOT_SENT = (nats.errors.OutboundBufferLimitError, nats.errors.NoRespondersError)
 _RESULTS_ACK_WAIT = 30.0
 _REMEMBER_LIMIT = 20.0  # the longest the start spends reading back the window's results
 _SEND_BACKOFF = (0.002, 0.05)  # a full PUB queue: first and longest wait before trying again
@@ -78,7 +72,7 @@ class Shim:
         self.nc = nc
         self.catalog = catalog  # what the configured models write: a target none does is refused
         self.session_id = str(uuid.uuid4())
-        self.counts: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
+        self.counts = outcomes.zeroed()
         self._context = zmq.asyncio.Context()
         self.peers = Peers(self._context, settings.zmq_allowed_peers)
         self.pull = self._context.socket(zmq.PULL)
@@ -155,7 +149,7 @@ class Shim:
             except zmq.Again:
                 if not blocked:
                     blocked = True
-                    self.counts["send_blocked"] += 1
+                    self.counts[Outcome.SEND_BLOCKED] += 1
                 await anyio.sleep(delay)
                 delay = min(delay * 2, longest)
 
@@ -256,11 +250,11 @@ class Shim:
             request = request and await self._served(request, parsed.typed)
             if request is None:
                 return
-        if self._hold_full():
-            self.in_flight += 1  # settled by the answer below
-            await self._answer_error(request, UNAVAILABLE, "unavailable")
+        full = self._hold_full()
+        self.in_flight += 1  # until its fate (`_fate`)
+        if full:
+            await self._answer_error(request, UNAVAILABLE, Outcome.UNAVAILABLE)
             return
-        self.in_flight += 1
         self._due.put(request.task_id, frozenset(request.target_languages))
         await requests.send((request, self._receive_span(request), time.monotonic()))
 
@@ -274,14 +268,14 @@ class Shim:
             key = (request.task_id, language)
             sent, restored = self._sent.get(key), self._restored.pop(key)
             if sent is not None and not self._may_have_missed(sent):
-                self.counts["repush_unread"] += 1  # in the gateway's queue, not read yet
+                self.counts[Outcome.REPUSH_UNREAD] += 1  # in the gateway's queue, not read yet
             elif sent is not None or restored is not None:
-                self.counts["repush_resent"] += 1
+                self.counts[Outcome.REPUSH_RESENT] += 1
                 frame = sent.frame if sent is not None else restored or b""
                 await self._send(frame)
                 self._sent.put(key, Sent(frame, self._epoch if self.subscribers > 0 else -1))
             elif language in due:
-                self.counts["repush_in_flight"] += 1
+                self.counts[Outcome.REPUSH_IN_FLIGHT] += 1
             else:
                 left.append(language)
         if len(left) == len(request.target_languages):
@@ -317,7 +311,7 @@ class Shim:
         }
         if not refused:
             return request
-        self.counts["unsupported_target"] += len(refused)
+        self.counts[Outcome.UNSUPPORTED_TARGET] += len(refused)
         frames = {t: protocol.target_error(request, t, why, typed) for t, why in refused.items()}
         kept = tuple(t for t in request.target_languages if t not in refused)
         if kept:
@@ -333,7 +327,7 @@ class Shim:
             return None
         targets = story.request.target_languages
         kept = tuple(t for t in targets if self.refusal(t, story.request.model_type) is None)
-        self.counts["unsupported_target"] += len(targets) - len(kept)
+        self.counts[Outcome.UNSUPPORTED_TARGET] += len(targets) - len(kept)
         return story.request.model_copy(update={"target_languages": kept}) if kept else None
 
     async def _send_frames(self, task_id: str, frames: dict[str, bytes]) -> None:
@@ -351,13 +345,13 @@ class Shim:
                 await self._send_frames(task_id, held)
 
     async def _not_served(self, refusal: envelopes.Unsupported) -> None:
-        self.counts["unsupported"] += 1
+        self.counts[Outcome.UNSUPPORTED] += 1
         self.unsupported[refusal.kind] += 1
         log.warning("zmq_compat: a %s request, which this service does not serve", refusal.kind)
         await self._send(refusal.frame)
 
     async def _nothing_to_translate(self, story: StoryRequest) -> None:
-        self.counts["story_empty"] += 1
+        self.counts[Outcome.STORY_EMPTY] += 1
         log.warning(
             "zmq_compat: story %s text object %d: %s", story.post_id, story.index, story.reason
         )
@@ -366,10 +360,10 @@ class Shim:
     async def _pong(self) -> None:
         """One pong per ping, or at most one per ZMQ_PONG_INTERVAL (the 0.4.9 gateway reads one
         frame per 100 ms, pongs included, and only logs them)."""
-        self.counts["ping"] += 1
+        self.counts[Outcome.PING] += 1
         now = time.monotonic()
         if now - self._last_pong < self.settings.zmq_pong_interval:
-            self.counts["pong_skipped"] += 1
+            self.counts[Outcome.PONG_SKIPPED] += 1
             return
         await self._send_lossy(protocol.pong(self.pub_port, self.pull_port))
         if self.subscribers > 0:  # a pong sent to nobody does not count
@@ -401,10 +395,10 @@ class Shim:
         )
 
     async def _refuse(self, bad: BadFrame) -> None:
-        self.counts["invalid"] += 1
+        self.counts[Outcome.INVALID] += 1
         log.warning("zmq_compat: refused a frame: %s (messageId %s)", bad.reason, bad.message_id)
         if isinstance(bad, TooLong) and bad.typed:  # what the current gateway's translator sends
-            self.counts["skipped"] += 1
+            self.counts[Outcome.SKIPPED] += 1
             await self._send(
                 envelopes.translation_skipped(
                     bad.message_id, bad.length, bad.maximum, bad.conversation_id
@@ -421,7 +415,7 @@ class Shim:
             async for request, span, arrived in requests:
                 with trace.use_span(span, end_on_exit=True):
                     if self._abandon:  # stopping, and out of time: answered, never dropped
-                        await self._answer_error(request, STOPPING, "unavailable")
+                        await self._answer_error(request, STOPPING, Outcome.UNAVAILABLE)
                     else:
                         await self._publish(request, arrived)
 
@@ -430,41 +424,46 @@ class Shim:
             await self._publish_held(request, arrived)
         except PoolFull:
             trace.get_current_span().set_status(trace.StatusCode.ERROR, POOL_FULL)
-            await self._answer_error(request, POOL_FULL, "pool_full")
-        except NotQueued as exc:
-            log.warning("zmq_compat: request %s not queued: %r", request.task_id, exc.cause)
+            await self._answer_error(request, POOL_FULL, Outcome.POOL_FULL)
+        except QueueUnavailable as exc:
+            log.warning("zmq_compat: request %s not queued: %s", request.task_id, exc.why)
             trace.get_current_span().set_status(trace.StatusCode.ERROR, UNAVAILABLE)
             if exc.maybe_stored:  # it may still come back translated: it must not
                 self._refused.put(request.task_id, True)
-            await self._answer_error(request, UNAVAILABLE, "unavailable")
+            await self._answer_error(request, UNAVAILABLE, Outcome.UNAVAILABLE)
         except Exception as exc:  # the one broad except of a request's fate: answered, never lost
             log.exception("zmq_compat: request %s could not be queued", request.task_id)
             trace.get_current_span().set_status(trace.StatusCode.ERROR, repr(exc))
-            await self._answer_error(
-                request, f"translation failed: {type(exc).__name__}", "invalid"
-            )
+            why = f"translation failed: {type(exc).__name__}"
+            await self._answer_error(request, why, Outcome.INVALID)
         else:
-            self.counts["accepted"] += 1
-            self.in_flight -= 1
+            self._fate(Outcome.ACCEPTED)
+
+    def _fate(self, outcome: Outcome) -> None:
+        """A request taken from PULL has its fate: counted once, and no longer in flight."""
+        self.counts[outcome] += 1
+        self.in_flight -= 1
 
     async def _publish_held(self, request: TranslationRequest, arrived: float) -> None:
         """Publish `request`, holding it while NATS is unreachable: every try carries the same
         Nats-Msg-Id (the taskId), so a try that reached JetStream unconfirmed is stored once.
-        NotQueued past ZMQ_HOLD_TIMEOUT from its arrival, or when a stop runs out of time."""
+        QueueUnavailable past ZMQ_HOLD_TIMEOUT from its arrival, or when a stop runs out of time."""
         deadline = arrived + self.settings.zmq_hold_timeout
         maybe_stored = held = False
         while True:
             try:
-                with anyio.fail_after(self.settings.zmq_publish_timeout):
-                    await submit(self.nc, request, self.settings.result_subject, via_gateway=True)
+                await queue(
+                    self.nc, request, self.settings.result_subject,
+                    self.settings.zmq_publish_timeout, via_gateway=True,
+                )  # fmt: skip
                 return
-            except (TimeoutError, nats.errors.Error) as exc:
-                maybe_stored = maybe_stored or not isinstance(exc, _NOT_SENT)
+            except QueueUnavailable as exc:
+                maybe_stored = maybe_stored or exc.maybe_stored
                 if not held:
                     held = True
-                    self.counts["held"] += 1
+                    self.counts[Outcome.HELD] += 1
                 if not await self._reachable_before(deadline):
-                    raise NotQueued(exc, maybe_stored) from exc
+                    raise QueueUnavailable(exc.why, maybe_stored) from exc
 
     async def _reachable_before(self, deadline: float) -> bool:
         """Wait for a connection to NATS (and a moment, so that a failing JetStream is not
@@ -476,11 +475,12 @@ class Shim:
             await anyio.sleep(0.05)
         return time.monotonic() < deadline and not self._abandon
 
-    async def _answer_error(self, request: TranslationRequest, reason: str, outcome: str) -> None:
+    async def _answer_error(
+        self, request: TranslationRequest, reason: str, outcome: Outcome
+    ) -> None:
         """A request that will not be translated: `translation_error` (a story: its event with
         no translations, the only answer the gateway reads for one)."""
-        self.counts[outcome] += 1
-        self.in_flight -= 1
+        self._fate(outcome)
         self._due.pop(request.task_id)
         story = story_of(request.task_id)
         if story is not None:
@@ -599,7 +599,7 @@ class Shim:
     def refuse_foreign(self, msg: Msg, why: str) -> None:
         """A message on the results inbox that is not our consumer's delivery of our subject:
         never sent to the gateway (docs/SECURITY.md)."""
-        self.counts["foreign"] += 1
+        self.counts[Outcome.FOREIGN] += 1
         log_refusal(msg, why)
 
     async def _forward_batch(self, msgs: list[Msg]) -> None:
@@ -629,19 +629,19 @@ class Shim:
         try:
             result = TranslationResult.model_validate_json(msg.data)
         except ValueError:
-            self.counts["bad_result"] += 1
+            self.counts[Outcome.BAD_RESULT] += 1
             log.error("zmq_compat: dropped an unreadable result: %r", msg.data[:200])
             return [msg]
         key = (result.task_id, result.target_language)
         if self._refused.seen(result.task_id):
-            self.counts["result_after_error"] += 1  # the gateway got its error: one fate
+            self.counts[Outcome.RESULT_AFTER_ERROR] += 1  # the gateway got its error: one fate
             return [msg]
         if self._sent.seen(key):
-            self.counts["result_duplicate"] += 1  # redelivered after a lost ack: sent already
+            self.counts[Outcome.RESULT_DUPLICATE] += 1  # redelivered after a lost ack: sent already
             return [msg]
         if story_of(result.task_id) is not None:
             return await self._forward_story(result, msg)
-        self.counts[f"result_{result.status}"] += 1
+        self.counts[Outcome.of_result(result.status)] += 1
         frame = protocol.result_frame(result, self.session_id)
         event = "translation_completed" if result.status == "ok" else "translation_error"
         await self._send_result(frame, event, result, msg)
@@ -654,7 +654,7 @@ class Shim:
         if answered is None:
             return []
         frame, held = answered
-        self.counts["story_completed"] += 1
+        self.counts[Outcome.STORY_COMPLETED] += 1
         await self._send_result(frame, envelopes.STORY_COMPLETED, result, msg)
         self._answered(result.task_id, dict.fromkeys(held, frame))
         return list(held.values())
@@ -703,15 +703,6 @@ class Sent:
 
     frame: bytes
     epoch: int
-
-
-class NotQueued(Exception):
-    """A request NATS did not take in time. `maybe_stored`: a try went out unconfirmed."""
-
-    def __init__(self, cause: Exception, maybe_stored: bool) -> None:
-        super().__init__(f"not queued: {cause!r}")
-        self.cause = cause
-        self.maybe_stored = maybe_stored
 
 
 def _bind(socket: zmq.asyncio.Socket, host: str, port: int) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
@@ -26,25 +27,24 @@ from translator.api.errors import ApiError, error_response
 from translator.api.operations import Api, summary
 from translator.api.shapes import LibreDetect, Translate049
 
-# the endpoints counted in translator_http_requests_total, every one from 0
-ENDPOINTS = (
-    "translate", "translate_batch", "detect", "languages", "models", "frontend_settings",
-    "translate_file", "download_file", "health", "other",
-)  # fmt: skip
-_PATHS = {
-    "/translate": "translate", "/translate/batch": "translate_batch", "/detect": "detect",
-    "/languages": "languages", "/models": "models", "/frontend/settings": "frontend_settings",
-    "/translate_file": "translate_file", "/health": "health", "/ready": "health",
-    "/live": "health", "/metrics": "health",
-}  # fmt: skip
 _BATCH = TypeAdapter(list[Translate049])
 SHAPES = ("libretranslate", "meeshy")
+# the `endpoint` label of translator_http_requests_total: an API route's name (its function's),
+# "health" for the service's health routes, "other" for anything else (404s, /docs)
+HEALTH, OTHER = "health", "other"
 
 
-def _endpoint(path: str) -> str:
-    if path.startswith("/download_file/"):
-        return "download_file"
-    return _PATHS.get(path, "other")
+def endpoints(app: FastAPI) -> tuple[str, ...]:
+    """Every `endpoint` label of `app`, exported from 0 before any request."""
+    names = [route.name for route in app.routes if isinstance(route, APIRoute)]
+    return (*names, HEALTH, OTHER)
+
+
+def _endpoint(route: BaseRoute | None, health: list[BaseRoute]) -> str:
+    """The label of a request's route (set by the router, a 405's too)."""
+    if isinstance(route, APIRoute):
+        return route.name
+    return HEALTH if any(route is r for r in health) else OTHER
 
 
 def _invalid(exc: ValidationError) -> Response:
@@ -91,7 +91,8 @@ def build_app(api: Api | None, extra_routes: list[BaseRoute]) -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
-        counts[(_endpoint(request.url.path), str(response.status_code))] += 1
+        endpoint = _endpoint(request.scope.get("route"), extra_routes)
+        counts[(endpoint, str(response.status_code))] += 1
         return response
 
     if api.settings.api_cors_origins:  # LibreTranslate's CORS(app): any origin by default

@@ -30,7 +30,13 @@ from translator.api.shapes import (
     Translate049,
     Translated049,
 )
-from translator.contracts.errors import ERROR_STATUS, PoolFull, TextTooLong
+from translator.contracts.errors import (
+    ERROR_STATUS,
+    PoolFull,
+    QueueUnavailable,
+    TextTooLong,
+    validation_summary,
+)
 from translator.contracts.messages import MODEL_TYPES, ModelType, TranslationResult
 from translator.inference.catalog import Catalog
 
@@ -93,8 +99,10 @@ class Api:
                 f" ({self.settings.api_char_limit})",
             )
         for text in [] if documents else texts:
-            if len(text) > limit:  # what the worker would answer, without the round trip
-                raise ApiError(400, str(TextTooLong(len(text), limit)))
+            try:  # what the worker would answer, without the round trip
+                TextTooLong.check(text, limit)
+            except TextTooLong as long:
+                raise ApiError(400, str(long)) from long
 
     # -- through NATS ----------------------------------------------------------------------------
 
@@ -105,7 +113,7 @@ class Api:
             (result,) = await self.relay.translate(text, source, (target,), model_type)
         except PoolFull as full:
             raise ApiError(503, str(full), RETRY_SOON) from full
-        except Unavailable as exc:
+        except (QueueUnavailable, Unavailable) as exc:
             raise ApiError(503, str(exc), RETRY_SOON) from exc
         except TimeoutError as exc:
             raise ApiError(
@@ -297,8 +305,5 @@ class Api:
 
 
 def summary(errors: Any) -> str:
-    """pydantic's errors in one line: `where: what; ...`."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ())) or 'body'}: {e.get('msg', '')}"
-        for e in errors
-    )
+    """pydantic's errors in one line: `where: what; ...` (the whole input is the body)."""
+    return validation_summary(errors, whole="body")

@@ -14,7 +14,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
-from translator.bus.client import submit
+from translator.bus.client import queue
 from translator.contracts.messages import (
     DetectRequest,
     DetectResult,
@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 
 class Unavailable(Exception):
-    """NATS cannot be reached, or no worker answers: 503."""
+    """Not connected to NATS yet, or no worker answers a detection: 503 (a request NATS does
+    not take is QueueUnavailable, as for every intake)."""
 
 
 @dataclass
@@ -83,9 +84,9 @@ class Relay:
         model_type: ModelType,
         conversation_id: str = "",
     ) -> list[TranslationResult]:
-        """One result per target, in order. PoolFull when the pool is at capacity, Unavailable
-        when NATS cannot take the request, TimeoutError past API_TIMEOUT (the request stays
-        queued and is translated, its result then dropped)."""
+        """One result per target, in order. PoolFull when the pool is at capacity,
+        QueueUnavailable when NATS does not take the request, TimeoutError past API_TIMEOUT
+        (the request stays queued and is translated, its result then dropped)."""
         task_id = new_task_id()
         request = TranslationRequest(
             task_id=task_id,
@@ -99,12 +100,9 @@ class Relay:
         waiting = self._waiting[task_id] = _Waiting(request.target_languages)
         try:
             with anyio.fail_after(self.timeout):
-                try:
-                    # the gateway intake: only its NATS user may publish there, and only such
-                    # a request may name this process's inbox as its Translate-Reply-To
-                    await submit(self.nc, request, self.inbox, via_gateway=True)
-                except (nats.errors.Error, OSError) as exc:  # JetStream's APIError included
-                    raise Unavailable(f"NATS did not take the request ({_why(exc)})") from exc
+                # the gateway intake: only its NATS user may publish there, and only such a
+                # request may name this process's inbox as its Translate-Reply-To
+                await queue(self.nc, request, self.inbox, self.timeout, via_gateway=True)
                 await waiting.done.wait()
         finally:
             del self._waiting[task_id]

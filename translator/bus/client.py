@@ -1,13 +1,17 @@
-"""A small NATS-native client: publish a request, await its results (one per language)."""
+"""The intake and a small NATS-native client: `submit` stores a request in its pool's stream,
+`queue` is the one intake of the shim, the HTTP API and the NATS micro service (`submit` within a
+time limit, its failures as PoolFull or QueueUnavailable), `translate` publishes a request and
+awaits its results (one per language)."""
 
 from __future__ import annotations
 
 import anyio
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.errors import APIError
 
-from translator.contracts.errors import PoolFull
+from translator.contracts.errors import PoolFull, QueueUnavailable
 from translator.contracts.messages import TranslationRequest, TranslationResult, encode
 from translator.contracts.subjects import (
     HEADER_MSG_ID,
@@ -17,12 +21,21 @@ from translator.contracts.subjects import (
 )
 from translator.runtime import tracing
 
-_STREAM_FULL_CODES = {10077, 10078}  # maximum messages / maximum bytes exceeded
+# nats-server's JSStreamStoreFailedF: a publish the stream's limits refuse ("maximum messages
+# exceeded", "maximum bytes exceeded": discard=new at capacity), and other store failures
+JS_STREAM_STORE_FAILED = 10077
+_LIMITS = ("maximum messages exceeded", "maximum bytes exceeded")
+# a publish that cannot have reached JetStream: the connection is down and buffers nothing (the
+# shim's), or nobody listens on the subject
+NOT_SENT: tuple[type[Exception], ...] = (
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.NoRespondersError,
+)
 
 
 def is_pool_full(error: APIError) -> bool:
     text = (error.description or "").lower()
-    return error.err_code in _STREAM_FULL_CODES or "maximum messages" in text
+    return error.err_code == JS_STREAM_STORE_FAILED and any(limit in text for limit in _LIMITS)
 
 
 async def submit(
@@ -50,6 +63,25 @@ async def submit(
                 span.set_attribute("error.type", PoolFull.kind)
                 raise PoolFull(request.pool.value) from error
             raise
+
+
+async def queue(
+    nc: Client,
+    request: TranslationRequest,
+    reply_to: str,
+    timeout: float,
+    via_gateway: bool = False,
+) -> None:
+    """`submit` within `timeout`: PoolFull when the pool is at capacity, QueueUnavailable when
+    NATS did not take it (`maybe_stored` when the try went out and its answer did not come: the
+    request may be stored, and translated)."""
+    try:
+        with anyio.fail_after(timeout):
+            await submit(nc, request, reply_to, via_gateway)
+    except (nats.errors.Error, TimeoutError, OSError) as exc:  # JetStream's APIError included
+        text = str(exc).strip()
+        why = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        raise QueueUnavailable(why, maybe_stored=not isinstance(exc, NOT_SENT)) from exc
 
 
 async def translate(

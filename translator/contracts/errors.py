@@ -8,7 +8,8 @@ TranslatorError
 ├── ModelUnavailable(model_id, hint)      not local and not downloadable
 ├── QuantizationUnsupported(level, device)
 ├── PoolFull(pool)                        the pool's stream is at capacity (discard=new)
-└── QueueUnavailable(why)                 NATS did not take the request in time
+└── QueueUnavailable(why, maybe_stored)   NATS did not take the request in time (bus.client.queue,
+                                          the one intake of the shim, HTTP API and NATS service)
 
 TopologyMissing(problem)   a stream, consumer or bucket is not as the operator's set-up makes it
                            (`translator setup`): a service refuses to start, never a request's
@@ -20,7 +21,8 @@ Every error result carries an `errorCode` (ERROR_CODES, a small documented set) 
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, get_args
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Literal, get_args
 
 # The `errorCode` of an error result (and of the Nats-Service-Error-Code header, as a status):
 ErrorCode = Literal[
@@ -97,6 +99,12 @@ class TextTooLong(BadRequest):
         self.length = length
         self.limit = limit
 
+    @classmethod
+    def check(cls, text: str, limit: int) -> None:
+        """MAX_TEXT_LENGTH, the same everywhere a text comes in: TextTooLong past `limit`."""
+        if len(text) > limit:
+            raise cls(len(text), limit)
+
 
 class UnsupportedLanguage(TranslatorError):
     kind = "unsupported_language"
@@ -143,9 +151,10 @@ class QueueUnavailable(TranslatorError):
     kind = "unavailable"
     error_code: ClassVar[ErrorCode] = "unavailable"
 
-    def __init__(self, why: str) -> None:
+    def __init__(self, why: str, maybe_stored: bool = False) -> None:
         super().__init__(f"translation service unavailable: NATS did not take the request ({why})")
         self.why = why
+        self.maybe_stored = maybe_stored  # a try went out unconfirmed: it may yet be translated
 
 
 class TopologyMissing(Exception):
@@ -176,3 +185,11 @@ ERROR_REASONS: tuple[str, ...] = (
     "reply_refused",  # a Translate-Reply-To that is not the requester's to use: no result sent
     "foreign_message",  # something on the pull inbox that is not the consumer's: dropped
 )
+
+
+def validation_summary(errors: Iterable[Mapping[str, Any]], whole: str = "request") -> str:
+    """pydantic's errors in one line, `where: what; ...` (`whole` names an error of the whole
+    input): the text of every InvalidRequest and of the HTTP API's 400s and 422s."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ())) or whole}: {e.get('msg', '')}" for e in errors
+    )

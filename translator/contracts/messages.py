@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeGuard, TypeVar, get_args
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from translator.contracts.errors import ErrorCode, InvalidRequest
+from translator.contracts.errors import ErrorCode, InvalidRequest, validation_summary
 from translator.contracts.subjects import Pool
 
 ModelType = Literal["basic", "medium", "premium"]
@@ -502,15 +502,7 @@ def validate_request(payload: dict[str, Any]) -> TranslationRequest:
     try:
         return TranslationRequest.model_validate(payload)
     except ValidationError as exc:
-        raise InvalidRequest(_describe(exc)) from exc
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in err["loc"]) or "request"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
+        raise InvalidRequest(validation_summary(exc.errors(include_url=False))) from exc
 
 
 def loads(data: bytes) -> Any:

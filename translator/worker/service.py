@@ -26,11 +26,10 @@ from nats.micro.request import Request, ServiceError
 from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
 from translator import __version__
-from translator.bus.client import submit
+from translator.bus.client import queue
 from translator.contracts.errors import (
     ERROR_STATUS,
     InvalidRequest,
-    QueueUnavailable,
     TextTooLong,
     TranslatorError,
 )
@@ -114,14 +113,8 @@ class TranslatorService:
             await self._refuse(reply, Addressee.of(asked), error)
 
     async def _queue(self, asked: TranslationRequest, reply: str) -> None:
-        limit = self.settings.max_text_length
-        if len(asked.text) > limit:
-            raise TextTooLong(len(asked.text), limit)
-        try:
-            with anyio.fail_after(_SUBMIT_TIMEOUT):
-                await submit(self.nc, asked, reply)  # PoolFull passes through
-        except (nats.errors.Error, TimeoutError, OSError) as exc:
-            raise QueueUnavailable(type(exc).__name__) from exc
+        TextTooLong.check(asked.text, self.settings.max_text_length)
+        await queue(self.nc, asked, reply, _SUBMIT_TIMEOUT)  # PoolFull, QueueUnavailable
 
     async def _refuse(self, reply: str, to: Addressee | None, error: TranslatorError) -> None:
         """An error result per target, as a worker would send; a service error without any."""

@@ -196,8 +196,7 @@ class Worker:
         try:
             request = decode_request(msg.data, self._fallback_task_id(msg))
             self.spans.describe(msg, request)
-            if len(request.text) > self.settings.max_text_length:
-                raise TextTooLong(len(request.text), self.settings.max_text_length)
+            TextTooLong.check(request.text, self.settings.max_text_length)
             source = source_key(request.source_language)
             text_plan = await anyio.to_thread.run_sync(self._plan, request.text, source)
             if source == "auto" and text_plan.pieces:  # nothing to translate: nothing to detect
