@@ -15,8 +15,9 @@ from nats.aio.client import Client
 
 from translator.bus import heartbeat
 from translator.bus.client import submit
-from translator.contracts.messages import TranslationRequest, WorkerHeartbeat
+from translator.contracts.messages import TranslationRequest
 from translator.contracts.subjects import Pool
+from translator.contracts.telemetry import WorkerHeartbeat
 from translator.inference import randomweights
 from translator.runtime.children import spawn, worker_command
 

@@ -48,8 +48,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.common import ROOT, machine, percentile, random_model, unique_sentence
 from bench.edge_faults import Gateway as FateGateway
 from tests.support import free_port, start_module
-from translator.contracts.messages import BATCH_STAGES
 from translator.contracts.settings import TranslatorSettings
+from translator.contracts.telemetry import BATCH_STAGES
 from translator.inference import ct2, engine, generation, randomweights
 from translator.inference.models import load
 

@@ -24,8 +24,9 @@ from nats.aio.client import Client
 from nats.js.errors import APIError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
+from scaler.records import StoreWatermark
 from translator.bus.buckets import open_bucket
-from translator.contracts.messages import StoreWatermark, encode
+from translator.contracts.messages import encode
 from translator.contracts.subjects import AUDIT_BUCKET, WORKERS_CONSUMER, Pool, request_stream
 
 Ranges = list[tuple[int, int]]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from translator.contracts.messages import WorkerHeartbeat
+from translator.contracts.telemetry import WorkerHeartbeat
 
 CGROUP = Path("/sys/fs/cgroup")  # cgroup v2: a container's CPU quota and memory limit
 

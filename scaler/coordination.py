@@ -22,8 +22,9 @@ from nats.js.kv import KeyValue
 
 from scaler.observe import SERVING, PoolView
 from scaler.policy import PoolRule, PoolState
+from scaler.records import HostBounds, PoolPlan, ScalerAnnouncement
 from translator.bus import buckets
-from translator.contracts.messages import HostBounds, PoolPlan, ScalerAnnouncement, encode
+from translator.contracts.messages import encode
 from translator.contracts.subjects import LEADER_KEY, SCALER_HOST_PREFIX, SCALERS_BUCKET, Pool
 
 log = logging.getLogger(__name__)

@@ -22,15 +22,16 @@ from prometheus_client.core import (
 
 from translator.bus.heartbeat import heartbeat_key
 from translator.contracts.errors import ERROR_REASONS
-from translator.contracts.messages import (
+from translator.contracts.messages import RESULT_STATUSES
+from translator.contracts.subjects import Pool
+from translator.contracts.telemetry import (
     BATCH_STAGES,
-    RESULT_STATUSES,
     SECONDS_BUCKETS,
+    Fallback,
     Histogram,
     WorkerHeartbeat,
     WorkerStats,
 )
-from translator.contracts.subjects import Pool
 
 _KEEP_RETIRED = 1_000  # workers remembered after they are gone (in case one comes back)
 
@@ -125,10 +126,8 @@ class Fleet:
             cache.add_metric([pool, "miss"], stats.cache.get("misses", 0))
             cache_bytes.add_metric([pool], stats.cache.get("bytes_written", 0))
             for key, n in sorted(stats.fallbacks.items()):
-                tiers, pair = key.split(":", 1)
-                asked, used = tiers.split(">", 1)
-                source, target = pair.split("-", 1)
-                fallbacks.add_metric([pool, asked, used, source, target], n)
+                fell = Fallback.of(key)
+                fallbacks.add_metric([pool, fell.asked, fell.used, fell.source, fell.target], n)
             for status in RESULT_STATUSES:
                 translations.add_metric([pool, status], stats.translations.get(status, 0))
             for reason in sorted({*ERROR_REASONS, *stats.errors}):

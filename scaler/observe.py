@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from nats.js import JetStreamContext
 
 from scaler.policy import PoolState, utilization
-from translator.contracts.messages import WorkerHeartbeat
 from translator.contracts.subjects import WORKERS_CONSUMER, Pool, request_stream
+from translator.contracts.telemetry import WorkerHeartbeat
 
 SERVING = ("ready", "busy")
 

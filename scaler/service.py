@@ -21,16 +21,11 @@ from scaler.events import Events
 from scaler.fleet import Fleet
 from scaler.metrics import ScalerReadiness
 from scaler.policy import Decision, desired_workers
+from scaler.records import HostBounds, PoolPlan, ScalerAnnouncement
 from scaler.settings import ScalerSettings
 from scaler.supervisor import Supervisor
 from translator.bus import heartbeat
-from translator.contracts.messages import (
-    Alert,
-    HostBounds,
-    PoolPlan,
-    ScalerAnnouncement,
-    ScalingEvent,
-)
+from translator.contracts.messages import Alert, ScalingEvent
 from translator.contracts.subjects import Pool
 
 log = logging.getLogger(__name__)

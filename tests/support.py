@@ -31,7 +31,6 @@ from translator.contracts.messages import (
     ScalingEvent,
     TranslationRequest,
     TranslationResult,
-    WorkerHeartbeat,
     encode,
 )
 from translator.contracts.settings import TranslatorSettings
@@ -49,6 +48,7 @@ from translator.contracts.subjects import (
     request_stream,
     request_subject,
 )
+from translator.contracts.telemetry import WorkerHeartbeat
 from translator.runtime.children import worker_command
 from zmq_compat.settings import ShimSettings
 

@@ -14,9 +14,10 @@ from tests.support import MESSAGE, PROTECTED, Models, request, running_worker, w
 from translator.bus import heartbeat
 from translator.bus.client import translate
 from translator.bus.embedded import EmbeddedNats
-from translator.contracts.messages import TranslationResult, WorkerHeartbeat
+from translator.contracts.messages import TranslationResult
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import Pool
+from translator.contracts.telemetry import WorkerHeartbeat
 from translator.inference import engine
 from translator.inference.detection import detect_language
 from translator.inference.models import load

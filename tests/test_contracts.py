@@ -6,14 +6,9 @@ import json
 
 import pytest
 
+from translator.contracts.addressee import Addressee, read_addressee
 from translator.contracts.errors import InvalidRequest
-from translator.contracts.messages import (
-    Addressee,
-    TranslationResult,
-    decode_request,
-    is_identifier,
-    read_addressee,
-)
+from translator.contracts.messages import TranslationResult, decode_request, is_identifier
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import (
     Pool,

@@ -6,9 +6,10 @@ from __future__ import annotations
 from scaler.coordination import pool_rule, pool_wide, split
 from scaler.observe import PoolView
 from scaler.policy import PoolRule, PoolState, desired_workers
+from scaler.records import HostBounds
 from translator.bus.connection import servers
-from translator.contracts.messages import HostBounds, WorkerHeartbeat
 from translator.contracts.subjects import Pool
+from translator.contracts.telemetry import WorkerHeartbeat
 
 RULE = PoolRule(
     up_queue=100, up_utilization=0.8, up_step=5, down_queue=10, down_utilization=0.3,

@@ -13,6 +13,7 @@ import nats
 import nats.errors
 import pytest
 
+from scaler.records import StoreWatermark
 from tests.deployed_nats import as_user, connected_as, deployed_nats, set_up
 from tests.gateway import gateway, shim
 from tests.probes import health_port, wait_status
@@ -25,7 +26,6 @@ from tests.support import (
     stop_process,
     worker_env,
 )
-from translator.contracts.messages import StoreWatermark
 from translator.contracts.subjects import AUDIT_BUCKET, Pool, Role, request_stream
 
 pytestmark = pytest.mark.anyio

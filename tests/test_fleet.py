@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from scaler.fleet import Fleet
 from translator.bus.heartbeat import heartbeat_key
 from translator.contracts.errors import ERROR_REASONS
-from translator.contracts.messages import BATCH_STAGES, Histogram, WorkerHeartbeat, WorkerStats
+from translator.contracts.telemetry import BATCH_STAGES, Histogram, WorkerHeartbeat, WorkerStats
 
 
 def beat(worker: str, ok: int, host: str = "here", pool: str = "normal") -> WorkerHeartbeat:

@@ -6,8 +6,8 @@ import pytest
 from nats.aio.client import Client
 
 from translator.bus import heartbeat
-from translator.contracts.messages import WorkerHeartbeat
 from translator.contracts.subjects import HEARTBEAT_BUCKET
+from translator.contracts.telemetry import WorkerHeartbeat
 
 pytestmark = pytest.mark.anyio
 

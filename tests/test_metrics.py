@@ -35,8 +35,8 @@ from tests.support import (
     worker_env,
 )
 from translator.bus.embedded import EmbeddedNats
-from translator.contracts.messages import BATCH_STAGES
 from translator.contracts.subjects import Pool
+from translator.contracts.telemetry import BATCH_STAGES
 
 pytestmark = pytest.mark.anyio
 

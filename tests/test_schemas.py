@@ -11,12 +11,7 @@ import pytest
 from tests.support import ROOT
 from translator.commands import schema_commands
 from translator.contracts import schemas
-from translator.contracts.messages import (
-    DeadLetter,
-    TranslationRequest,
-    TranslationResult,
-    encode,
-)
+from translator.contracts.messages import DeadLetter, TranslationRequest, TranslationResult, encode
 
 
 def test_the_published_documents_are_current() -> None:

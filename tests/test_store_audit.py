@@ -17,6 +17,7 @@ from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from scaler.audit import lost, ranges, stored_ranges
+from scaler.records import StoreWatermark
 from scaler.service import Scaler
 from scaler.settings import ScalerSettings
 from scaler.supervisor import Supervisor
@@ -34,7 +35,7 @@ from tests.support import (
 )
 from translator.bus.embedded import EmbeddedNats
 from translator.bus.topology import setup_topology
-from translator.contracts.messages import Alert, StoreWatermark, decode_request
+from translator.contracts.messages import Alert, decode_request
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import (
     ALERT_EVENTS,

@@ -25,8 +25,8 @@ from tests.support import (
 from translator.bus import heartbeat
 from translator.bus.client import translate
 from translator.bus.embedded import EmbeddedNats
-from translator.contracts.messages import WorkerHeartbeat
 from translator.contracts.subjects import RESULTS_STREAM, Pool
+from translator.contracts.telemetry import WorkerHeartbeat
 
 pytestmark = pytest.mark.anyio
 

@@ -10,8 +10,9 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from translator.bus import buckets
-from translator.contracts.messages import WorkerHeartbeat, encode
+from translator.contracts.messages import encode
 from translator.contracts.subjects import HEARTBEAT_BUCKET
+from translator.contracts.telemetry import WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 

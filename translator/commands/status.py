@@ -10,9 +10,10 @@ from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from scaler.coordination import announcements
+from scaler.records import ScalerAnnouncement
 from translator.bus import heartbeat
 from translator.bus.retry import patiently
-from translator.contracts.messages import ScalerAnnouncement, ScalingEvent
+from translator.contracts.messages import ScalingEvent
 from translator.contracts.subjects import (
     EVENTS_STREAM,
     SCALING_EVENTS,

@@ -6,14 +6,12 @@ from these models (`translator schemas`), and a test keeps them current."""
 
 from __future__ import annotations
 
-import bisect
 import json
 import re
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Literal, TypeGuard, TypeVar, get_args
+from typing import Any, Literal, TypeGuard, get_args
 
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -27,7 +25,10 @@ RESULT_VERSION = "1.0.0"
 MAX_CODE_LENGTH = 35  # a language code on the wire: a BCP 47 tag's longest (`zh-Hant-TW`...)
 
 
-class _Message(BaseModel):
+class Message(BaseModel):
+    """The base of every message on NATS: camelCase on the wire, frozen, each field's docstring
+    its documentation, unknown keys ignored."""
+
     model_config = ConfigDict(
         frozen=True,
         extra="ignore",
@@ -88,7 +89,7 @@ def _identifier(value: str) -> str:
     return value
 
 
-class TranslationRequest(_Message):
+class TranslationRequest(Message):
     """A translation request: JSON on `translate.request.<pool>` (or `translate.rpc`)."""
 
     task_id: str = Field(default_factory=new_task_id, min_length=1)
@@ -149,7 +150,7 @@ class TranslationRequest(_Message):
         return Pool.for_conversation(self.conversation_id)
 
 
-class TranslationResult(_Message):
+class TranslationResult(Message):
     """One per distinct target language; `status` says whether `translatedText` is a
     translation. Header `Nats-Msg-Id: <taskId>:<targetLanguage>` on every result."""
 
@@ -224,14 +225,14 @@ class TranslationResult(_Message):
     both in `modelName`: `firefox-pt-en-tiny > t5-small`); empty for a direct translation."""
 
 
-class DetectRequest(_Message):
+class DetectRequest(Message):
     """A request on `translate.detect`: which language is `text` in (among DETECT_LANGUAGES)."""
 
     text: str = Field(min_length=1)
     """The text, at most MAX_TEXT_LENGTH characters."""
 
 
-class Detection(_Message):
+class Detection(Message):
     """One candidate language."""
 
     language: str
@@ -240,7 +241,7 @@ class Detection(_Message):
     """0 to 1."""
 
 
-class DetectResult(_Message):
+class DetectResult(Message):
     """The reply on `translate.detect`."""
 
     status: Literal["ok", "error"]
@@ -251,7 +252,7 @@ class DetectResult(_Message):
     """Why it failed (null when `ok`)."""
 
 
-class DeadLetter(_Message):
+class DeadLetter(Message):
     """A request that could not be processed (`translate.dead.<pool>`, stream TRANSLATE_DLQ),
     with why and how often it was tried."""
 
@@ -274,102 +275,7 @@ class DeadLetter(_Message):
     """When it was given up, in seconds since the epoch."""
 
 
-# `unavailable`: its model cannot be had (not local, hub unreachable); it retries with backoff.
-WorkerState = Literal["loading", "unavailable", "ready", "busy", "draining"]
-# A worker's batch, stage by stage: waiting for and fetching it, decoding and planning its
-# requests, the cache's lookups, generate() (in a thread), the cache's writes, results and acks.
-BATCH_STAGES = ("fetch", "admit", "cache_lookup", "generate", "cache_store", "settle")
-# Upper bounds (seconds) of the processing- and queue-time histograms, shared by the workers
-# that count and the scaler that exports them.
-SECONDS_BUCKETS: tuple[float, ...] = (
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
-)  # fmt: skip
-
-
-def bucket_index(seconds: float) -> int:
-    """The SECONDS_BUCKETS bound a value falls under (len(SECONDS_BUCKETS): +Inf)."""
-    return bisect.bisect_left(SECONDS_BUCKETS, seconds)
-
-
-class Histogram(_Message):
-    """Observations per SECONDS_BUCKETS bound (not cumulative; the last one is +Inf), and sum."""
-
-    counts: tuple[int, ...] = (0,) * (len(SECONDS_BUCKETS) + 1)
-    total: float = 0.0
-
-    def observe(self, value: float) -> Histogram:
-        counts = list(self.counts)
-        counts[bucket_index(value)] += 1
-        return Histogram(counts=tuple(counts), total=self.total + value)
-
-    def plus(self, other: Histogram, sign: int = 1) -> Histogram:
-        counts = tuple(a + sign * b for a, b in zip(self.counts, other.counts, strict=True))
-        return Histogram(counts=counts, total=self.total + sign * other.total)
-
-
-class WorkerStats(_Message):
-    """One worker's cumulative figures since it started, carried in every heartbeat, so that
-    the scaler exports the figures of all its workers on one scrape target."""
-
-    translations: dict[str, int] = Field(default_factory=dict)  # by status: ok / error
-    errors: dict[str, int] = Field(default_factory=dict)  # by reason
-    dead_letters: int = 0
-    processing_seconds: Histogram = Histogram()
-    queue_seconds: Histogram = Histogram()
-    model_load_seconds: dict[str, float] = Field(default_factory=dict)  # by model id
-    fallbacks: dict[str, int] = Field(default_factory=dict)  # "asked>used:source-target"
-    cache: dict[str, int] = Field(default_factory=dict)  # hits, misses, bytes_written, errors
-    # where the batches' time went: wall seconds by BATCH_STAGES; and the process's CPU seconds
-    # while generate() ran (against its wall seconds x threads: whether it had its cores)
-    batch_seconds: dict[str, float] = Field(default_factory=dict)
-    generate_cpu_seconds: float = 0.0
-
-    def plus(self, other: WorkerStats, sign: int = 1) -> WorkerStats:
-        """Counters and histograms added (sign=-1: taken away); load times kept, the latest."""
-        return WorkerStats(
-            translations=_add(self.translations, other.translations, sign),
-            errors=_add(self.errors, other.errors, sign),
-            dead_letters=self.dead_letters + sign * other.dead_letters,
-            processing_seconds=self.processing_seconds.plus(other.processing_seconds, sign),
-            queue_seconds=self.queue_seconds.plus(other.queue_seconds, sign),
-            model_load_seconds={**self.model_load_seconds, **other.model_load_seconds},
-            fallbacks=_add(self.fallbacks, other.fallbacks, sign),
-            cache=_add(self.cache, other.cache, sign),
-            batch_seconds=_add(self.batch_seconds, other.batch_seconds, sign),
-            generate_cpu_seconds=self.generate_cpu_seconds + sign * other.generate_cpu_seconds,
-        )
-
-
-_N = TypeVar("_N", int, float)
-
-
-def _add(left: dict[str, _N], right: dict[str, _N], sign: int) -> dict[str, _N]:
-    return {k: left.get(k, 0) + sign * right.get(k, 0) for k in left.keys() | right.keys()}
-
-
-class WorkerHeartbeat(_Message):
-    """What a worker reports about itself, every few seconds, into a KV bucket with a TTL."""
-
-    worker_id: str
-    pool: str
-    pid: int
-    host: str
-    state: WorkerState
-    in_flight: int = 0
-    utilization: float = 0.0
-    processed: int = 0
-    failed: int = 0
-    batches: int = 0
-    generate_calls: int = 0
-    avg_processing_time: float = 0.0
-    rss_mb: float = 0.0
-    models: tuple[str, ...] = ()
-    unavailable: str = ""  # in state `unavailable`: why the model cannot be had
-    stats: WorkerStats = WorkerStats()
-    timestamp: float = Field(default_factory=time.time)
-
-
-class ScalingEvent(_Message):
+class ScalingEvent(Message):
     """One scaling decision of the scaler (`translate.event.scaling`, stream TRANSLATE_EVENTS),
     with the inputs that decided it."""
 
@@ -401,49 +307,6 @@ class ScalingEvent(_Message):
     """When it was decided, in seconds since the epoch."""
 
 
-class HostBounds(_Message):
-    """One pool on one host: how many workers it has, and may have."""
-
-    workers: int
-    minimum: int
-    maximum: int
-
-
-class ScalerAnnouncement(_Message):
-    """A scaler's host, as it tells the others every scaling check (KV bucket
-    TRANSLATOR_SCALERS, key `host.<host>`, expiring with the lease TTL)."""
-
-    host: str
-    pools: dict[str, HostBounds]
-    room: int  # how many more workers this host takes (TRANSLATION_WORKERS, its capacity)
-    cap: int = 0  # the most workers this host can run (0: not capped)
-    cap_reason: str = ""  # what the cap comes from (cores, threads, memory)
-    timestamp: float = Field(default_factory=time.time)
-
-
-class PoolPlan(_Message):
-    """The leader's decision for a pool (key `plan.<pool>`): the pool-wide size, split into
-    each host's share."""
-
-    pool: str
-    desired: int
-    shares: dict[str, int]
-    leader: str
-    timestamp: float = Field(default_factory=time.time)
-
-
-class StoreWatermark(_Message):
-    """What a request stream held at the scaler's last store audit (bucket
-    TRANSLATOR_STORE_AUDIT, key: the stream's name): scaler/audit.py compares it with the stream
-    as the server has it now, to find acknowledged requests a damaged store lost."""
-
-    stream: str
-    last_seq: int
-    stored: list[tuple[int, int]]  # the sequences stored, as inclusive ranges
-    delivered: int  # the `workers` consumer's last delivered stream sequence
-    timestamp: float = Field(default_factory=time.time)
-
-
 AlertKind = Literal[
     "queue_high", "utilization_high", "scaling_failed", "host_lost", "store_data_lost"
 ]
@@ -453,7 +316,7 @@ SCALING_DIRECTIONS = ("up", "down")
 RESULT_STATUSES = ("ok", "error")
 
 
-class Alert(_Message):
+class Alert(Message):
     """An alert (`translate.event.alert`, stream TRANSLATE_EVENTS): a queue above 80% of its
     capacity, utilization above 90%, a scaling action that failed, a host lost, acknowledged
     requests that a damaged store lost."""
@@ -512,57 +375,3 @@ def loads(data: bytes) -> Any:
         return json.loads(data)
     except (UnicodeDecodeError, ValueError, RecursionError):  # JSONDecodeError is a ValueError
         return None
-
-
-MAX_TARGET_LENGTH = MAX_CODE_LENGTH  # the longest target an error result may echo
-
-
-@dataclass(frozen=True)
-class Addressee:
-    """Where a request's results go, per target: enough of the request to address an error
-    result to each target it lists, even when it fails validation."""
-
-    task_id: str
-    message_id: str
-    conversation_id: str
-    source_language: str
-    targets: tuple[str, ...]
-    model_type: str
-
-    @classmethod
-    def of(cls, request: TranslationRequest) -> Addressee:
-        return cls(
-            request.task_id, request.message_id, request.conversation_id,
-            request.source_language, request.target_languages, request.model_type,
-        )  # fmt: skip
-
-
-def _echo(payload: dict[str, Any], key: str, limit: int = MAX_ID_LENGTH) -> str:
-    """A field of an invalid request that is safe to echo in a result (and its headers):
-    a string of printable characters, within `limit`; otherwise empty."""
-    value = payload.get(key)
-    if isinstance(value, str) and 0 < len(value) <= limit and value.isprintable():
-        return value
-    return ""
-
-
-def read_addressee(data: bytes, fallback_task_id: str) -> Addressee | None:
-    """The addressee of a request that failed validation: None when it names no target an
-    error result can be addressed to (not a JSON object, no list of string targets)."""
-    payload = loads(data)
-    raw = payload.get("targetLanguages") if isinstance(payload, dict) else None
-    if not isinstance(payload, dict) or not isinstance(raw, list):
-        return None
-    codes = (t.strip() for t in raw[:MAX_TARGETS] if isinstance(t, str))
-    targets = distinct(c for c in codes if 0 < len(c) <= MAX_TARGET_LENGTH and c.isprintable())
-    if not targets:
-        return None
-    model_type = payload.get("modelType", "basic")
-    return Addressee(
-        task_id=_echo(payload, "taskId") or fallback_task_id,
-        message_id=_echo(payload, "messageId"),
-        conversation_id=_echo(payload, "conversationId"),
-        source_language=_echo(payload, "sourceLanguage", MAX_TARGET_LENGTH),
-        targets=targets,
-        model_type=model_type if model_type in MODEL_TYPES else "",
-    )

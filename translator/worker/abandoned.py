@@ -18,8 +18,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from translator.contracts.addressee import read_addressee
 from translator.contracts.errors import code_of_kind
-from translator.contracts.messages import read_addressee
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import (
     DEFAULT_REPLY_SUBJECT,

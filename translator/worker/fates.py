@@ -16,8 +16,9 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from opentelemetry import trace
 
+from translator.contracts.addressee import Addressee
 from translator.contracts.errors import TranslatorError
-from translator.contracts.messages import Addressee, TranslationResult
+from translator.contracts.messages import TranslationResult
 from translator.contracts.settings import TranslatorSettings
 from translator.runtime import tracing
 from translator.worker import spans

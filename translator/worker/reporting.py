@@ -12,7 +12,7 @@ import psutil
 from nats.js.kv import KeyValue
 
 from translator.bus import heartbeat
-from translator.contracts.messages import WorkerHeartbeat, WorkerState
+from translator.contracts.telemetry import WorkerHeartbeat, WorkerState
 from translator.inference.models import ModelRegistry
 from translator.worker.results import Usage, WorkerIdentity
 from translator.worker.utilization import Counters, Utilization

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from translator.contracts.addressee import Addressee
 from translator.contracts.errors import ERROR_STATUS, ErrorCode, code_of_kind
-from translator.contracts.messages import Addressee, DeadLetter, TranslationResult, encode
+from translator.contracts.messages import DeadLetter, TranslationResult, encode
 from translator.contracts.subjects import (
     DEFAULT_REPLY_SUBJECT,
     HEADER_MSG_ID,

@@ -27,20 +27,14 @@ from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
 from translator import __version__
 from translator.bus.client import queue
+from translator.contracts.addressee import Addressee, read_addressee
 from translator.contracts.errors import (
     ERROR_STATUS,
     InvalidRequest,
     TextTooLong,
     TranslatorError,
 )
-from translator.contracts.messages import (
-    Addressee,
-    TranslationRequest,
-    decode_request,
-    encode,
-    new_task_id,
-    read_addressee,
-)
+from translator.contracts.messages import TranslationRequest, decode_request, encode, new_task_id
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import (
     DETECT_QUEUE,

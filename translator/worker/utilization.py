@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from translator.contracts.messages import (
+from translator.contracts.telemetry import (
     BATCH_STAGES,
     SECONDS_BUCKETS,
+    Fallback,
     Histogram,
     WorkerStats,
     bucket_index,
@@ -73,7 +74,7 @@ class Counters:
     _results: Counter[str] = field(default_factory=Counter)
     _errors: Counter[str] = field(default_factory=Counter)
     _dead_letters: int = 0
-    _fallbacks: Counter[str] = field(default_factory=Counter)  # "from>to:source-target"
+    _fallbacks: Counter[str] = field(default_factory=Counter)  # by `Fallback.key`
     cache: Counter[str] = field(default_factory=Counter)  # the translation cache's, shared
     _processing: _Tally = field(default_factory=lambda: _Tally())
     _queue: _Tally = field(default_factory=lambda: _Tally())
@@ -124,7 +125,7 @@ class Counters:
 
     def fallback(self, asked: str, used: str, source: str, target: str) -> None:
         """A group translated by the `used` tier's model because `asked`'s cannot do the pair."""
-        self._fallbacks[f"{asked}>{used}:{source}-{target}"] += 1
+        self._fallbacks[Fallback(asked, used, source, target).key] += 1
 
     def stats(self, model_load_seconds: dict[str, float]) -> WorkerStats:
         return WorkerStats(

@@ -16,13 +16,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from translator.bus.fetching import fetch_batch, log_refusal
+from translator.contracts.addressee import Addressee, read_addressee
 from translator.contracts.errors import ModelUnavailable, TextTooLong, TranslatorError
-from translator.contracts.messages import (
-    Addressee,
-    TranslationRequest,
-    decode_request,
-    read_addressee,
-)
+from translator.contracts.messages import TranslationRequest, decode_request
 from translator.contracts.settings import TranslatorSettings
 from translator.contracts.subjects import (
     HEADER_MSG_ID,
