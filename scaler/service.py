@@ -34,7 +34,14 @@ _UNLIMITED = 1_000_000  # room, to see what the rules alone want
 
 
 class Scaler:
-    def __init__(self, settings: ScalerSettings, nc: Client, supervisor: Supervisor) -> None:
+    def __init__(
+        self,
+        settings: ScalerSettings,
+        nc: Client,
+        supervisor: Supervisor,
+        coordination: Coordination | None = None,
+    ) -> None:
+        """`coordination`: with the other hosts' scalers (supervise mode); None: observe mode."""
         self.settings = settings
         self.nc = nc
         self.supervisor = supervisor
@@ -44,7 +51,7 @@ class Scaler:
         self.views: dict[Pool, observe.PoolView] = {}
         self.observe_error: str | None = None  # why the last survey failed; None: it worked
         self.fleet = Fleet(None if settings.observe_only else self.host)
-        self.coordination: Coordination | None = None  # set by `serve` (supervise mode)
+        self.coordination = coordination
         self.capacity: HostCapacity | None = None  # this host's, as of the last check
         self.audit = StoreAudit(nc, settings.stream_replicas)
 
@@ -119,7 +126,7 @@ class Scaler:
         views = await self.survey()
         if not self.settings.observe_only:
             if self.settings.enable_dynamic_scaling and self.coordination is not None:
-                await self._coordinated(views)
+                await self._coordinated(self.coordination, views)
             else:  # fixed sizes: each host keeps its own
                 for pool in Pool:
                     await self.supervisor.scale(pool, self.settings.rule(pool).initial)
@@ -152,19 +159,20 @@ class Scaler:
         self.capacity = found
         return found
 
-    async def _coordinated(self, views: dict[Pool, observe.PoolView]) -> None:
-        assert self.coordination is not None
+    async def _coordinated(
+        self, coordination: Coordination, views: dict[Pool, observe.PoolView]
+    ) -> None:
         own = self._bounds()
         limit, cap, why = self.settings.translation_workers, 0, ""
         if self.settings.host_cap_enabled:
             host = self.measure_capacity()
             limit, cap, why = min(limit, host.cap), host.cap, host.describe()
         room = limit - sum(b.workers for b in own.values())
-        await self.coordination.announce(own, room, cap, why)
-        hosts = await self.coordination.survey_hosts()
-        made = await self._decide(views, hosts) if await self.coordination.lead() else {}
+        await coordination.announce(own, room, cap, why)
+        hosts = await coordination.survey_hosts()
+        made = await self._decide(coordination, views, hosts) if await coordination.lead() else {}
         for pool, seen in views.items():
-            plan = made.get(pool) or await self.coordination.plan(pool)
+            plan = made.get(pool) or await coordination.plan(pool)
             share = plan.shares.get(self.host) if plan is not None else None
             if share is not None and share != self.supervisor.count(pool):
                 await self.supervisor.scale(pool, share, seen.idle_pids)
@@ -179,14 +187,16 @@ class Scaler:
         }
 
     async def _decide(
-        self, views: dict[Pool, observe.PoolView], hosts: dict[str, ScalerAnnouncement]
+        self,
+        coordination: Coordination,
+        views: dict[Pool, observe.PoolView],
+        hosts: dict[str, ScalerAnnouncement],
     ) -> dict[Pool, PoolPlan]:
         """The leader's round: one decision per pool over every host, split into shares; the
         plans it published."""
-        assert self.coordination is not None
-        for host in sorted(self.coordination.lost):
+        for host in sorted(coordination.lost):
             await self._host_lost(host)
-        self.coordination.lost.clear()
+        coordination.lost.clear()
         rooms = {host: seen.room for host, seen in hosts.items()}
         plans: dict[Pool, PoolPlan] = {}
         for pool, seen in views.items():
@@ -203,7 +213,7 @@ class Scaler:
                 rooms[host] -= share - bounds[host].workers
             plan = PoolPlan(pool=pool.value, desired=sum(shares.values()), shares=shares,
                             leader=self.host)  # fmt: skip
-            await self.coordination.publish_plan(plan)
+            await coordination.publish_plan(plan)
             plans[pool] = plan
             if decision.direction != "hold":
                 await self._announce(seen, decision, shares)
@@ -310,11 +320,11 @@ async def serve(
         **settings.worker_credentials(),  # the workers' own NATS user, never the scaler's
     }
     supervisor = Supervisor(env=env, grace=settings.worker_stop_grace)
-    scaler = readiness.scaler = Scaler(settings, nc, supervisor)
+    coordination = None
     if not settings.observe_only:
         js = nc.jetstream()
-        bucket = await scalers_bucket(js)
-        scaler.coordination = Coordination(js, bucket, settings.host_name)
+        coordination = Coordination(js, await scalers_bucket(js), settings.host_name)
+    scaler = readiness.scaler = Scaler(settings, nc, supervisor, coordination)
     try:
         async with anyio.create_task_group() as tg:
             await scaler.start()

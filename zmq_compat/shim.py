@@ -67,6 +67,15 @@ Received = tuple[TranslationRequest, tracing.Span, float]  # with its arrival (m
 
 
 class Shim:
+    """The gateway's two sockets and the shim's two directions. Gateway -> NATS (`receive`):
+    each frame from PULL is parsed into one typed envelope (protocol.parse), a request gets
+    exactly one fate (queued, or a `translation_error`; `_fate` counts it and ends its time in
+    flight). NATS -> gateway (`forward_results`): results from the shim's durable consumer
+    are sent on PUB, each once (`_sent`), and acked only once sent. The rest of its state is
+    what makes one fate hold across retries, restarts and outages: what was sent, restored,
+    is still due, was refused, and the errors held until a request's other targets are in.
+    Every outcome is counted (`counts`, zmq_compat/outcomes.py)."""
+
     def __init__(self, settings: ShimSettings, nc: Client, catalog: Catalog) -> None:
         self.settings = settings
         self.nc = nc
