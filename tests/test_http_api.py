@@ -675,3 +675,32 @@ async def test_html_keeps_markup_entities_and_code() -> None:
     assert done == (
         '<p class="a">TOM &amp; JERRY <b>RUN</b>\n<code>x &lt; 1</code></p><script>var s;</script>'
     )
+
+
+def test_the_openapi_document_lists_exactly_the_routes_served() -> None:
+    """The document is written out (openapi.py) beside the routes (app.py): a route added
+    without its document, or a document entry with no route, fails here. Each operationId is
+    the route's name (its metrics label) in camelCase."""
+    from fastapi.routing import APIRoute
+    from pydantic.alias_generators import to_camel
+
+    from translator.api.app import build_app
+    from translator.api.operations import Api as Operations
+    from translator.api.relay import Relay
+    from translator.inference.catalog import Catalog
+    from zmq_compat.settings import ShimSettings
+
+    settings = ShimSettings()
+    app = build_app(Operations(settings, Relay(1.0), Catalog.of(settings)), [])
+    served = {
+        (method.lower(), route.path, to_camel(route.name))
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+    documented = {
+        (method, path, operation["operationId"])
+        for path, operations in app.openapi()["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert documented == served
