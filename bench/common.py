@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import time
@@ -13,8 +14,10 @@ import anyio
 import psutil
 from nats.aio.client import Client
 
+from tests.support import start_module
 from translator.bus import heartbeat
 from translator.bus.client import submit
+from translator.bus.embedded import EmbeddedNats
 from translator.contracts.messages import TranslationRequest
 from translator.contracts.subjects import Pool
 from translator.contracts.telemetry import WorkerHeartbeat
@@ -133,3 +136,26 @@ def median(values: list[float]) -> float:
 def percentile(values: list[float], q: float) -> float:
     """The `q` quantile of already sorted `values` (nan for none)."""
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]], nats: EmbeddedNats) -> None:
+    """The end of a run: SIGTERM to every process still running, then the wait for each (each
+    drains as in production), then the NATS server."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait(60)
+    nats.stop()
+
+
+async def restart_shim(
+    shims: list[subprocess.Popen[bytes]], env: dict[str, str], log: Path, wait: float = 60
+) -> int:
+    """SIGTERM the latest shim, wait for its exit, start the next one (appended to `shims`) on
+    the same settings; the exit code of the one stopped."""
+    shim = shims[-1]
+    shim.send_signal(signal.SIGTERM)
+    code = await anyio.to_thread.run_sync(shim.wait, wait)
+    shims.append(start_module(["zmq_compat"], env, log))
+    return int(code)

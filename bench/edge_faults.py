@@ -24,7 +24,7 @@ from pathlib import Path
 import anyio
 
 import tests.gateway
-from bench.common import SENTENCES, machine
+from bench.common import SENTENCES, machine, restart_shim, stop_all
 from tests.support import free_port, start_module
 from translator.bus import heartbeat
 from translator.bus.connection import connect
@@ -145,12 +145,7 @@ async def run(duration: float, rate: float, root: Path) -> dict[str, object]:
             tg.cancel_scope.cancel()
     finally:
         gateway.close()
-        for process in (scaler, *shims):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in (scaler, *shims):
-            process.wait(60)
-        nats.stop()
+        stop_all([scaler, *shims], nats)
     return report(gateway, elapsed, rate, faults)
 
 
@@ -177,11 +172,8 @@ async def _restart_shim(
     faults: list[tuple[float, str]],
     t0: float,
 ) -> None:
-    shim = shims[-1]
-    shim.send_signal(signal.SIGTERM)
-    await anyio.to_thread.run_sync(shim.wait, 60)
-    shims.append(start_module(["zmq_compat"], env, root / "shim.log"))
-    faults.append((round(time.monotonic() - t0, 1), f"shim exited {shim.returncode}, restarted"))
+    code = await restart_shim(shims, env, root / "shim.log")
+    faults.append((round(time.monotonic() - t0, 1), f"shim exited {code}, restarted"))
 
 
 def report(

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import subprocess
 import tempfile
 import time
@@ -30,7 +29,7 @@ from typing import Any
 import anyio
 
 import tests.gateway
-from bench.common import machine, unique_sentence
+from bench.common import machine, restart_shim, stop_all, unique_sentence
 from bench.edge_faults import ready_workers
 from tests.current_gateway import stringify
 from tests.support import free_port, start_module
@@ -164,12 +163,7 @@ async def run(options: argparse.Namespace, root: Path) -> dict[str, object]:
             tg.cancel_scope.cancel()
     finally:
         gateway.close()
-        for process in (scaler, *shims):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in (scaler, *shims):
-            process.wait(60)
-        nats.stop()
+        stop_all([scaler, *shims], nats)
     return report(gateway, elapsed, options, restarts)
 
 
@@ -183,12 +177,8 @@ async def _restart(
 ) -> None:
     await anyio.sleep(phase)  # anywhere between two of the gateway's sends
     record["at_s"] = round(time.monotonic() - t0, 3)
-    shim = shims[-1]
-    shim.send_signal(signal.SIGTERM)
-    await anyio.to_thread.run_sync(shim.wait, 120)
+    record["exit_code"] = await restart_shim(shims, env, root / "shim.log", wait=120)
     record["exited_s"] = round(time.monotonic() - t0, 2)
-    record["exit_code"] = shim.returncode
-    shims.append(start_module(["zmq_compat"], env, root / "shim.log"))
 
 
 def report(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from translator.commands import settings_doc
+from translator.commands import generated, settings_doc
 from translator.contracts import schemas
 
 
@@ -20,14 +20,4 @@ def documents(out: Path) -> dict[Path, str]:
 
 
 def run(out: Path, check: bool) -> int:
-    wanted = documents(out)
-    stale = sorted(p for p, text in wanted.items() if not p.is_file() or p.read_text() != text)
-    if check:
-        for path in stale:
-            print(f"not current: {path} (run `translator schemas`)")
-        return 1 if stale else 0
-    for path in stale:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(wanted[path])
-        print(f"wrote {path}")
-    return 0
+    return generated.write_or_check(documents(out), check, "translator schemas")

@@ -5,11 +5,9 @@ this catalog says; the worker's own check (families.py) stays the judge of each 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from translator.contracts.messages import MODEL_TYPES, ModelType
 from translator.contracts.settings import TranslatorSettings
@@ -17,6 +15,7 @@ from translator.inference import firefox
 from translator.inference.families import opus_pair
 from translator.inference.languages import T5_PAIRS, nllb_keys
 from translator.inference.locations import local_path, model_name
+from translator.inference.modelfiles import read_json_object
 
 _M2M_TOKEN = re.compile(r"^__([a-z]{2})__$")
 Pair = tuple[str, str]
@@ -39,20 +38,14 @@ class ModelEntry:
         return sorted({code for pair in self.pairs for code in pair})
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        loaded = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
 def _all_pairs(codes: set[str]) -> frozenset[Pair]:
     return frozenset((s, t) for s in codes for t in codes if s != t)
 
 
 def _m2m_codes(where: Path) -> set[str]:
-    tokens = _read(where / "special_tokens_map.json").get("additional_special_tokens", [])
+    tokens = read_json_object(where / "special_tokens_map.json").get(
+        "additional_special_tokens", []
+    )
     found = {_M2M_TOKEN.match(str(t)) for t in tokens}
     return {m.group(1) for m in found if m}
 
@@ -65,8 +58,10 @@ def describe(model_id: str, models_path: Path) -> ModelEntry:
     lowered = model_id.lower()
     family = "unknown"
     if where is not None:
-        kind = _read(where / "config.json").get("model_type", "")
-        tokenizer = str(_read(where / "tokenizer_config.json").get("tokenizer_class", ""))
+        kind = read_json_object(where / "config.json").get("model_type", "")
+        tokenizer = str(
+            read_json_object(where / "tokenizer_config.json").get("tokenizer_class", "")
+        )
         if kind == "m2m_100":
             family = "nllb" if "nllb" in tokenizer.lower() else "m2m100"
         elif kind in ("t5", "marian"):
@@ -86,7 +81,7 @@ def describe(model_id: str, models_path: Path) -> ModelEntry:
     elif family == "m2m100" and where is not None:
         pairs = _all_pairs(_m2m_codes(where))
     elif family == "marian":
-        config = _read(where / "tokenizer_config.json") if where else {}
+        config = read_json_object(where / "tokenizer_config.json") if where else {}
         source, target = config.get("source_lang"), config.get("target_lang")
         pair = (str(source), str(target)) if source and target else opus_pair(model_id)
         pairs = frozenset({pair}) if pair else frozenset()

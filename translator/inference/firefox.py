@@ -29,9 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from translator.inference.languages import language
+from translator.inference.modelfiles import read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def files(where: Path) -> Files:
         )
     _check_shortlist(shortlists[0])
     source, target = _pair(where, model)
-    meta = _read_json(where / "model_info.json")
+    meta = read_json_object(where / "model_info.json")
     size = str(meta.get("type") or "tiny")
     return Files(
         where, model, shortlists[0], vocabularies[0], tokenizer, source, target,
@@ -153,7 +153,7 @@ def _pair(where: Path, model: Path) -> tuple[str, str]:
         source, target = language(joined[:cut]), language(joined[cut:])
         if source is not None and target is not None:
             return source.key, target.key
-    meta = _read_json(where / "model_info.json")
+    meta = read_json_object(where / "model_info.json")
     import langcodes
 
     try:
@@ -162,14 +162,6 @@ def _pair(where: Path, model: Path) -> tuple[str, str]:
     except LookupError as exc:
         raise ValueError(f"{where}: cannot tell the model's languages from {model.name}") from exc
     return str(source_name), str(target_name)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        loaded = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def _check_shortlist(path: Path) -> None:
