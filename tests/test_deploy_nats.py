@@ -27,6 +27,7 @@ from tests.support import (
     worker_env,
 )
 from translator.contracts.subjects import AUDIT_BUCKET, Pool, Role, request_stream
+from translator.runtime.children import worker_command
 
 pytestmark = pytest.mark.anyio
 
@@ -101,11 +102,9 @@ async def test_a_service_refuses_to_start_on_a_topology_nobody_set_up(
     """The services only check the topology (their users may not create it): without the
     operator's set-up, a worker says what is missing and who makes it, and exits."""
     with deployed_nats(tmp_path) as (server, _):
-        env = as_user(worker_env(server.url, models), Role.WORKER)
-        done = await anyio.run_process(
-            [sys.executable, "-m", "translator", "worker", "--pool", "normal"],
-            env=env, check=False,
-        )  # fmt: skip
+        # it waits TOPOLOGY_WAIT for the set-up (30 s by default), then refuses
+        env = as_user(worker_env(server.url, models, TOPOLOGY_WAIT=2), Role.WORKER)
+        done = await anyio.run_process(worker_command(Pool.NORMAL), env=env, check=False)
     said = done.stderr.decode() + done.stdout.decode()
     assert done.returncode == 1, said[-2000:]
     assert "does not exist" in said
