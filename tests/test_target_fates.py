@@ -181,9 +181,9 @@ async def test_the_049_gateway_gets_its_other_targets_and_codes_as_it_sent_them(
 async def test_a_burst_the_gateway_reads_slowly_is_never_sent_twice(
     nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
 ) -> None:
-    """The gateway reads about 10 frames/s: 200 results wait in its socket while its timeouts
-    push the unread requests again. The results were sent while it was subscribed, so it will
-    read them: each retry is counted (`repush_unread`), and no frame goes twice."""
+    """The gateway reads slowly: all 200 results are sent before it has read 50, and its
+    timeouts then push the unread requests again. The results were sent while it was subscribed,
+    so it will read them: each retry is counted (`repush_unread`), and no frame goes twice."""
     http = free_port()
     env = served_by(nats_server.url, models, ZMQ_HEALTH_PORT=http)
     with shim(env, tmp_path / "log") as ports:
@@ -197,9 +197,9 @@ async def test_a_burst_the_gateway_reads_slowly_is_never_sent_twice(
                 await wait_for_sent(http, 200)  # every result is on its way, few read
                 retried: list[dict[str, Any]] = []
                 with anyio.fail_after(120):
-                    while len(completed_tasks(gw)) < 200:  # 10 frames/s
+                    while len(completed_tasks(gw)) < 200:  # 50 frames/s, behind the sends
                         await gw.read_one()
-                        await anyio.sleep(0.1)
+                        await anyio.sleep(0.02)
                         if len(gw.received) >= 50 and not retried:  # its timeouts fire
                             answered = completed_tasks(gw)
                             retried = [s for s in burst if s["taskId"] not in answered]
