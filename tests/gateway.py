@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import zmq
 import zmq.asyncio
 from nats.aio.client import Client
 
-from tests.support import shim_ports, start_shim, stop_process
+from tests.support import shim_ready, start_shim, stop_process
 
 
 class Gateway:
@@ -127,18 +127,25 @@ class Gateway:
 # -- the emulator against a real shim process --------------------------------------------------
 
 
-@contextmanager
-def shim(env: dict[str, str], log: Path) -> Iterator[tuple[int, int]]:
-    offset = log.stat().st_size if log.exists() else 0
+@asynccontextmanager
+async def shim(env: dict[str, str], log: Path) -> AsyncIterator[tuple[int, int]]:
+    """A real shim process, its (pull, pub) ports once it is ready; stopped with SIGTERM, which
+    must end it cleanly. Nothing here blocks the test's event loop."""
+    offset = log_size(log)
     process = start_shim(env, log)
     try:
-        yield shim_ports(log, after=offset)
+        yield await shim_ready(log, after=offset)
     except BaseException:
         print(log_since(log, offset))  # pytest shows it with the failure
         raise
     finally:
-        code = stop_process(process)
+        with anyio.CancelScope(shield=True):
+            code = await anyio.to_thread.run_sync(stop_process, process)
         assert code == 0, f"the shim exited with {code}:\n{log_since(log, offset)}"
+
+
+def log_size(log: Path) -> int:
+    return log.stat().st_size if log.exists() else 0
 
 
 def log_since(log: Path, offset: int, limit: int = 20_000) -> str:

@@ -12,7 +12,7 @@ import anyio
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import ROOT, logged_port
+from tests.support import ROOT, port_logged
 
 DEPLOY = ROOT / "deploy"
 
@@ -58,8 +58,9 @@ def dashboard_and_alert_queries() -> list[str]:
     return queries
 
 
-def health_port(log: Path, timeout: float = 30) -> int:
-    return logged_port(log, "health and metrics", timeout)
+async def health_port(log: Path, timeout: float = 30) -> int:
+    """The port of a service's health server, once its log says it listens."""
+    return await port_logged(log, "health and metrics", timeout)
 
 
 def get(port: int, path: str) -> tuple[int, str]:

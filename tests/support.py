@@ -255,16 +255,27 @@ def start_shim(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return start_module(["zmq_compat"], env, log)
 
 
+def _logged_port(log: Path, what: str) -> int | None:
+    match = re.search(rf"{re.escape(what)} on http://[\d.]+:(\d+)", log.read_text())
+    return int(match.group(1)) if match else None
+
+
 def logged_port(log: Path, what: str, timeout: float = 60) -> int:
     """The port of an HTTP server, from its log line `<what> on http://host:port`."""
-    pattern = re.compile(rf"{re.escape(what)} on http://[\d.]+:(\d+)")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        match = pattern.search(log.read_text())
-        if match:
-            return int(match.group(1))
+        if (port := _logged_port(log, what)) is not None:
+            return port
         time.sleep(0.05)
     raise AssertionError(log.read_text()[-3000:])
+
+
+async def port_logged(log: Path, what: str, timeout: float = 60) -> int:
+    """`logged_port` without blocking the event loop."""
+    with anyio.fail_after(timeout):
+        while (port := _logged_port(log, what)) is None:  # noqa: ASYNC110
+            await anyio.sleep(0.05)
+    return port
 
 
 def wait_logged(log: Path, text: str, timeout: float = 60) -> None:
@@ -281,17 +292,33 @@ def http_port(log: Path) -> int:
     return logged_port(log, "HTTP API, health and metrics")
 
 
+_SHIM_PORTS = re.compile(r"PULL on [\d.]+:(\d+), PUB on [\d.]+:(\d+)")
+
+
+def _ready_shim_ports(log: Path, after: int) -> tuple[int, int] | None:
+    text = log.read_text()[after:]
+    match = _SHIM_PORTS.search(text)
+    if match and "zmq_compat ready" in text:
+        return int(match.group(1)), int(match.group(2))
+    return None
+
+
 def shim_ports(log: Path, after: int = 0, timeout: float = 30) -> tuple[int, int]:
     """(pull, pub) ports from the shim's log line, once it is ready."""
-    pattern = re.compile(r"PULL on [\d.]+:(\d+), PUB on [\d.]+:(\d+)")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        text = log.read_text()[after:]
-        match = pattern.search(text)
-        if match and "zmq_compat ready" in text:
-            return int(match.group(1)), int(match.group(2))
+        if (ports := _ready_shim_ports(log, after)) is not None:
+            return ports
         time.sleep(0.05)
     raise AssertionError(f"shim not ready:\n{log.read_text()[-3000:]}")
+
+
+async def shim_ready(log: Path, after: int = 0, timeout: float = 30) -> tuple[int, int]:
+    """`shim_ports` without blocking the event loop (an async test's other tasks go on)."""
+    with anyio.fail_after(timeout):
+        while (ports := _ready_shim_ports(log, after)) is None:  # noqa: ASYNC110
+            await anyio.sleep(0.05)
+    return ports
 
 
 def free_port() -> int:

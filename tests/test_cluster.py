@@ -58,7 +58,7 @@ async def test_a_three_node_cluster_loses_a_leader_node_and_nothing_is_lost(
         nc = await connect(settings_as(cluster.url, Role.OPERATOR), "tests-reader", Role.OPERATOR)
         client = await connect(settings_as(cluster.url, Role.CLIENT), "tests-client", Role.CLIENT)
         try:
-            assert health_port(log) == http
+            assert await health_port(log) == http
             await wait_status(http, "/ready", 200, timeout=120)
             js = nc.jetstream()
             for stream in (request_stream(Pool.NORMAL), RESULTS_STREAM, f"KV_{HEARTBEAT_BUCKET}",

@@ -96,7 +96,7 @@ async def scenario(models: Models, tmp_path_factory: pytest.TempPathFactory) -> 
         nc = await connect(settings, "tests")
         await setup_topology(nc.jetstream(), settings)
         try:
-            with shim(env, log) as ports:
+            async with shim(env, log) as ports:
                 run = Scenario(await connected(ports))
                 try:
                     await _run(run, nc, nats_server, models, http, log)
@@ -247,11 +247,11 @@ async def test_a_push_repeated_after_the_shim_restarted_is_translated_once(
     env = shim_env(nats_server.url, TRANSLATOR_ZMQ_PULL_PORT=pull, TRANSLATOR_ZMQ_PUB_PORT=pub)
     gw = CurrentGateway(pull, pub)
     try:
-        with shim(env, log):
+        async with shim(env, log):
             await gw.connected()
             sent = await gw.translate("Hello again", ["fr", "de"])
             await stored_at_least(nc, "TRANSLATE_NORMAL", 1)
-        with shim(env, log):
+        async with shim(env, log):
             await gw.retry(sent, ["fr", "de"])
             async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
                 with anyio.fail_after(60):

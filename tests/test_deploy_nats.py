@@ -45,9 +45,9 @@ async def test_each_service_works_with_its_own_user_and_no_more(
         await set_up(server.url, scaler_env)
         scaler = start_scaler(as_user(scaler_env, Role.SCALER), tmp_path / "scaler.log")
         try:
-            assert health_port(tmp_path / "scaler.log") == http
+            assert await health_port(tmp_path / "scaler.log") == http
             await wait_status(http, "/ready", 200)  # its worker runs as `translator`
-            with shim(as_user(shim_env(server.url), Role.SHIM), log) as ports:
+            async with shim(as_user(shim_env(server.url), Role.SHIM), log) as ports:
                 async with gateway(ports) as gw:
                     results = await gw.results_for(await gw.request("Hello", ["fr", "de"]))
                 # the HTTP API, as zmq_compat: a translation, and a detection the workers

@@ -111,26 +111,29 @@ async def test_fuzzed_frames_never_stop_the_shim(
     log = tmp_path / "log"
     pings = 0
     good: list[dict[str, Any]] = []
-    async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
-        with shim(shim_env(nats_server.url), tmp_path / "shim.log") as ports:
-            async with gateway(ports) as gw, anyio.create_task_group() as reading:
-                reading.start_soon(read_forever, gw)
-                pongs_before = count_pongs(gw)
-                for i in range(FRAMES):
-                    await gw.send_raw(*rng.choice(KINDS)(rng))
-                    if i % 50 == 0:
-                        await gw.ping()
-                        pings += 1
-                    if i % 150 == 0:
-                        good.append(await gw.request("Hello everyone", ["fr"]))
-                        pings += 1  # the gateway pings before every request
-                with anyio.fail_after(120):
-                    while count_pongs(gw) - pongs_before < pings:  # noqa: ASYNC110
-                        await anyio.sleep(0.1)
-                    for message in good:
-                        while not completed(gw, message):  # noqa: ASYNC110
-                            await anyio.sleep(0.1)
-                reading.cancel_scope.cancel()
+    async with (
+        running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log),
+        shim(shim_env(nats_server.url), tmp_path / "shim.log") as ports,
+        gateway(ports) as gw,
+        anyio.create_task_group() as reading,
+    ):
+        reading.start_soon(read_forever, gw)
+        pongs_before = count_pongs(gw)
+        for i in range(FRAMES):
+            await gw.send_raw(*rng.choice(KINDS)(rng))
+            if i % 50 == 0:
+                await gw.ping()
+                pings += 1
+            if i % 150 == 0:
+                good.append(await gw.request("Hello everyone", ["fr"]))
+                pings += 1  # the gateway pings before every request
+        with anyio.fail_after(120):
+            while count_pongs(gw) - pongs_before < pings:  # noqa: ASYNC110
+                await anyio.sleep(0.1)
+            for message in good:
+                while not completed(gw, message):  # noqa: ASYNC110
+                    await anyio.sleep(0.1)
+        reading.cancel_scope.cancel()
     # the shim exited 0 when stopped (`shim` asserts it): it never died nor wedged
     text = (tmp_path / "shim.log").read_text()
     assert "Traceback" not in text

@@ -45,7 +45,7 @@ async def test_shim_is_live_at_once_and_ready_only_once_nats_is_up(tmp_path: Pat
     env = shim_env(f"nats://127.0.0.1:{nats_port}", ZMQ_HEALTH_PORT=http)
     shim = start_shim(env, tmp_path / "shim.log")
     try:
-        assert health_port(tmp_path / "shim.log") == http
+        assert await health_port(tmp_path / "shim.log") == http
         assert get(http, "/live") == (200, '{"status": "alive"}')
         status, body = get(http, "/ready")
         assert status == 503
@@ -75,7 +75,7 @@ async def test_scaler_is_ready_with_a_loaded_worker_per_pool_and_not_after_one_d
         )
     scaler = start_scaler(env, log)
     try:
-        http = health_port(log)
+        http = await health_port(log)
         assert get(http, "/live")[0] == 200
         body = json.loads(await wait_status(http, "/ready", 200))
         assert body["workers_loaded"] == {"normal": 1, "any": 1}
@@ -110,7 +110,7 @@ async def test_metrics_have_their_own_switch_and_outlive_otel_sdk_disabled(
         log = tmp_path / f"shim-{metrics_enabled}.log"
         shim = start_shim(env, log)
         try:
-            assert health_port(log) == http
+            assert await health_port(log) == http
             await wait_status(http, "/ready", 200)
             status, body = get(http, "/metrics")
             assert status == expected

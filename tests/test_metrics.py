@@ -55,11 +55,13 @@ async def test_metrics_match_a_known_workload_and_cover_the_dashboard_and_alerts
     log = tmp_path / "scaler.log"
     scaler = start_scaler(env, log)
     try:
-        assert health_port(log) == http
+        assert await health_port(log) == http
         await wait_status(http, "/ready", 200)
         # idle with 2 workers and a minimum of 1: one scaling event, down
         await wait_metric(http, "translator_scaling_events_total", 1, direction="down")
-        with shim(shim_env(nats_server.url, ZMQ_HEALTH_PORT=shim_http), tmp_path / "shim") as ports:
+        async with shim(
+            shim_env(nats_server.url, ZMQ_HEALTH_PORT=shim_http), tmp_path / "shim"
+        ) as ports:
             async with gateway(ports) as gw:
                 sent = [await gw.request(f"Hello number {i}", ["fr"]) for i in range(30)]
                 results = [await gw.results_for(message) for message in sent]
@@ -128,16 +130,18 @@ async def test_shim_metrics_count_requests_and_results_by_outcome(
 
     http = free_port()
     log = tmp_path / "log"
-    async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
-        with shim(shim_env(nats_server.url, ZMQ_HEALTH_PORT=http), log) as ports:
-            async with gateway(ports) as gw:
-                for i in range(5):
-                    await gw.results_for(await gw.request(f"Hello {i}", ["fr", "de"]))
-                await gw.results_for(await gw.request("Hello", ["xx"]))  # no such language
-                # not for this t5: the medium tier's model translates it (fallback)
-                await gw.results_for(await gw.request("Hello", ["es"]))
-                await gw.send_raw(json.dumps({"type": "translation", "messageId": "m"}).encode())
-                samples = await wait_metric(http, "zmq_compat_requests_total", 1, outcome="invalid")
+    async with (
+        running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log),
+        shim(shim_env(nats_server.url, ZMQ_HEALTH_PORT=http), log) as ports,
+        gateway(ports) as gw,
+    ):
+        for i in range(5):
+            await gw.results_for(await gw.request(f"Hello {i}", ["fr", "de"]))
+        await gw.results_for(await gw.request("Hello", ["xx"]))  # no such language
+        # not for this t5: the medium tier's model translates it (fallback)
+        await gw.results_for(await gw.request("Hello", ["es"]))
+        await gw.send_raw(json.dumps({"type": "translation", "messageId": "m"}).encode())
+        samples = await wait_metric(http, "zmq_compat_requests_total", 1, outcome="invalid")
     ok = value(samples, "zmq_compat_requests_total", outcome="result_ok")
     # "xx" names no language: the shim answers it itself (issue 37), it is not queued
     assert (ok, value(samples, "zmq_compat_requests_total", outcome="accepted")) == (11, 6)
@@ -166,7 +170,7 @@ async def test_an_observing_scaler_runs_no_worker_and_reports_every_hosts_worker
     async with running_worker(nc, worker, Pool.NORMAL, log) as dying:
         scaler = start_scaler(env, tmp_path / "scaler.log")
         try:
-            assert health_port(tmp_path / "scaler.log") == http
+            assert await health_port(tmp_path / "scaler.log") == http
             await wait_status(http, "/ready", 200)
             for i in range(3):
                 await publish_request(nc, request(text=f"Hi {i}"), "translate.result.observe")

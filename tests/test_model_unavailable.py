@@ -115,7 +115,7 @@ async def test_the_scaler_status_and_metrics_show_a_pool_whose_model_is_unavaila
     log = tmp_path / "scaler.log"
     scaler = start_scaler(env, log)
     try:
-        assert health_port(log) == http
+        assert await health_port(log) == http
         samples = await wait_metric(
             http, "translator_workers", 1, pool="normal", state="unavailable"
         )

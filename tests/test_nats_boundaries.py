@@ -41,6 +41,7 @@ from tests.support import (
     run_apart,
     shim_env,
     shim_ports,
+    shim_ready,
     start_shim,
     start_worker,
     stop_process,
@@ -391,7 +392,7 @@ async def test_foreign_messages_on_the_pull_inboxes_are_dropped_and_nothing_stop
     shim = start_shim(shim_env(nats_server.url), tmp_path / "shim.log")
     try:
         beat = await wait_for_heartbeat(nc, worker.pid, state="ready")
-        ports = shim_ports(tmp_path / "shim.log")
+        ports = await shim_ready(tmp_path / "shim.log")
         gw = Gateway(*ports)
         await gw.connected()
         with anyio.fail_after(30):

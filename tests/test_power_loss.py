@@ -82,7 +82,7 @@ async def test_every_request_queued_for_the_gateway_survives_a_power_cut_exactly
     env = shim_env(nats.url, TRANSLATOR_ZMQ_PULL_PORT=pull, TRANSLATOR_ZMQ_PUB_PORT=pub, **small)
     gw = Gateway(pull, pub)
     try:
-        with shim(env, log):
+        async with shim(env, log):
             await gw.connected()
             nc = await connected(nats.url)
             async with running_worker(nc, worker_env(nats.url, models, **small), Pool.NORMAL, log):

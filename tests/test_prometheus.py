@@ -192,7 +192,9 @@ async def _run_workload(
     assert len(first) == len(Pool) * len(ALERT_KINDS)
     assert set(first.values()) == {0.0}
     assert values(await prom.wait('translator_scaling_events_total{direction="down"}'))
-    with shim(shim_env(nats_server.url, ZMQ_HEALTH_PORT=shim_http), tmp_path / "shim") as ports:
+    async with shim(
+        shim_env(nats_server.url, ZMQ_HEALTH_PORT=shim_http), tmp_path / "shim"
+    ) as ports:
         await prom.wait('zmq_compat_requests_total{outcome="accepted"} == 0')
         # idle with 2 workers and a minimum of 1: one scaling event, down
         await wait_metric(http, "translator_scaling_events_total", 1, direction="down")

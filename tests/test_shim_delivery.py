@@ -48,7 +48,7 @@ async def test_a_slow_gateway_gets_every_result_that_was_acked(
     count = 2_000
     log = tmp_path / "log"
     env = shim_env(nats_server.url, ZMQ_SEND_HWM=10, ZMQ_RESULTS_BATCH=64)
-    with shim(env, log) as ports:
+    async with shim(env, log) as ports:
         gw = Gateway(*ports)
         gw.sub.setsockopt(zmq.RCVHWM, 10)
         try:
@@ -56,7 +56,7 @@ async def test_a_slow_gateway_gets_every_result_that_was_acked(
             js = nc.jetstream()
             for n in range(count):
                 await js.publish("translate.gateway.result.zmq_compat", big_result(n))
-            http = health_port(log)
+            http = await health_port(log)
             await wait_metric(http, "zmq_compat_requests_total", 1, outcome="send_blocked")
             seen: list[str] = []
             with anyio.fail_after(300):
@@ -101,7 +101,7 @@ async def test_a_nats_restart_under_load_gives_each_request_exactly_one_fate(
     sent: list[dict[str, Any]] = []
     server = nats_server
     try:
-        with shim(env, log) as ports:
+        async with shim(env, log) as ports:
             async with (
                 running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log),
                 gateway(ports) as gw,
@@ -149,24 +149,23 @@ async def test_a_request_held_past_the_hold_timeout_gets_its_error_and_only_that
     env = shim_env(nats_server.url, ZMQ_HOLD_TIMEOUT=1, ZMQ_PUBLISH_TIMEOUT=0.5)
     server = nats_server
     try:
-        with shim(env, log) as ports:
-            async with gateway(ports) as gw:
-                server.kill()
-                sent = [await gw.request(f"outage {i}", ["fr"]) for i in range(20)]
-                with anyio.fail_after(30):
-                    while any(not fate_of(gw, s) for s in sent):
+        async with shim(env, log) as ports, gateway(ports) as gw:
+            server.kill()
+            sent = [await gw.request(f"outage {i}", ["fr"]) for i in range(20)]
+            with anyio.fail_after(30):
+                while any(not fate_of(gw, s) for s in sent):
+                    await gw.read_one()
+            server = EmbeddedNats(nats_server.store_dir, port=port).start()
+            nc = await connect(TranslatorSettings(nats_url=server.url), "test")
+            async with running_worker(nc, worker_env(server.url, models), Pool.NORMAL, log):
+                after = await gw.request("after the outage", ["fr"])
+                with anyio.fail_after(60):
+                    while not fate_of(gw, after):
                         await gw.read_one()
-                server = EmbeddedNats(nats_server.store_dir, port=port).start()
-                nc = await connect(TranslatorSettings(nats_url=server.url), "test")
-                async with running_worker(nc, worker_env(server.url, models), Pool.NORMAL, log):
-                    after = await gw.request("after the outage", ["fr"])
-                    with anyio.fail_after(60):
-                        while not fate_of(gw, after):
-                            await gw.read_one()
-                    with anyio.move_on_after(3):  # a late second fate would come now
-                        while True:
-                            await gw.read_one()
-                await nc.close()
+                with anyio.move_on_after(3):  # a late second fate would come now
+                    while True:
+                        await gw.read_one()
+            await nc.close()
     finally:
         server.stop()
     assert [fate_of(gw, s) for s in sent] == [["error"]] * 20
@@ -177,7 +176,7 @@ async def test_one_pong_per_interval_when_configured(
     nc: Client, nats_server: EmbeddedNats, tmp_path: Path
 ) -> None:
     env = shim_env(nats_server.url, ZMQ_PONG_INTERVAL=30)
-    with shim(env, tmp_path / "log") as ports:
+    async with shim(env, tmp_path / "log") as ports:
         gw = Gateway(*ports)
         try:
             # subscribed for sure: the shim forwards results only to a subscribed gateway

@@ -159,7 +159,7 @@ async def test_after_a_damaged_block_the_survivors_are_answered_exactly_once(
     gw = Gateway(pull, pub)
     try:
         env = shim_env(server.url, TRANSLATOR_ZMQ_PULL_PORT=pull, TRANSLATOR_ZMQ_PUB_PORT=pub)
-        with shim(env, log):
+        async with shim(env, log):
             await gw.connected()
             nc = await connected(server.url)
             async with running_worker(nc, worker_env(server.url, models), Pool.NORMAL, log):

@@ -22,7 +22,7 @@ from tests.support import (
     free_port,
     running_worker,
     shim_env,
-    shim_ports,
+    shim_ready,
     start_shim,
     worker_env,
 )
@@ -68,7 +68,7 @@ async def test_the_current_gateway_gets_a_fate_per_target_and_its_breaker_stays_
 ) -> None:
     log, http = tmp_path / "log", free_port()
     env = served_by(nats_server.url, models, ZMQ_HEALTH_PORT=http)
-    with shim(env, log) as ports:
+    async with shim(env, log) as ports:
         gw = CurrentGateway(*ports)
         await gw.connected()
         try:
@@ -138,7 +138,7 @@ async def test_the_049_gateway_gets_its_other_targets_and_codes_as_it_sent_them(
     """0.4.9's translation_error has no targetLanguage: the unsupported target's error comes
     in 0.4.9's exact shape, its reason naming the language, after the other targets' results."""
     env = served_by(nats_server.url, models)
-    with shim(env, tmp_path / "log") as ports:
+    async with shim(env, tmp_path / "log") as ports:
         gw = Gateway(*ports)
         await gw.connected()
         try:
@@ -186,7 +186,7 @@ async def test_a_burst_the_gateway_reads_slowly_is_never_sent_twice(
     so it will read them: each retry is counted (`repush_unread`), and no frame goes twice."""
     http = free_port()
     env = served_by(nats_server.url, models, ZMQ_HEALTH_PORT=http)
-    with shim(env, tmp_path / "log") as ports:
+    async with shim(env, tmp_path / "log") as ports:
         gw = CurrentGateway(*ports)
         await gw.connected()
         try:
@@ -258,7 +258,7 @@ async def test_a_retry_after_a_shim_crash_is_answered_from_the_results_stream(
         ):
             first = start_shim(env, log)
             try:
-                shim_ports(log)
+                await shim_ready(log)
                 await gw.connected()
                 sent = await gw.translate("Hello again", ["fr", "de"])
                 await results_acked(nc, 2)
@@ -266,7 +266,7 @@ async def test_a_retry_after_a_shim_crash_is_answered_from_the_results_stream(
             finally:
                 first.kill()
                 first.wait(30)
-            with shim(env, log):
+            async with shim(env, log):
                 await gw.resubscribe()
                 await gw.retry(sent, ["fr", "de"])
                 await all_fates(gw, [sent])

@@ -57,17 +57,19 @@ async def test_a_request_is_one_trace_through_shim_worker_and_back_with_a_linked
     log = tmp_path / "log"
     with Receiver() as otlp:
         worker = worker_env(nats_server.url, models, MAX_TEXT_LENGTH=40, **otlp.env())
-        with shim(shim_env(nats_server.url, **otlp.env()), log) as ports:
-            async with gateway(ports) as gw:
-                sent = [await gw.request(f"Hello number {i}", ["fr"]) for i in range(3)]
-                too_long = await gw.request("x" * 60, ["fr"])  # the shim's limit is 5000
-                # queued before the worker starts: its first fetch takes all four
-                await stored_at_least(nc, request_stream(Pool.NORMAL), 4)
-                async with running_worker(nc, worker, Pool.NORMAL, log):
-                    for message in [*sent, too_long]:
-                        await gw.results_for(message)
-                    # 4 requests x 5 spans (receive, send, process, send result, send back)
-                    spans = await spans_when(otlp, count=4 * 5 + 1)  # + one generate
+        async with (
+            shim(shim_env(nats_server.url, **otlp.env()), log) as ports,
+            gateway(ports) as gw,
+        ):
+            sent = [await gw.request(f"Hello number {i}", ["fr"]) for i in range(3)]
+            too_long = await gw.request("x" * 60, ["fr"])  # the shim's limit is 5000
+            # queued before the worker starts: its first fetch takes all four
+            await stored_at_least(nc, request_stream(Pool.NORMAL), 4)
+            async with running_worker(nc, worker, Pool.NORMAL, log):
+                for message in [*sent, too_long]:
+                    await gw.results_for(message)
+                # 4 requests x 5 spans (receive, send, process, send result, send back)
+                spans = await spans_when(otlp, count=4 * 5 + 1)  # + one generate
 
     subject = gateway_request_subject(Pool.NORMAL)  # the shim's intake
     traces = {s.trace_id for s in spans if s.attributes.get("messaging.message.id")}

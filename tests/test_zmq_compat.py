@@ -28,7 +28,7 @@ from tests.support import (
     free_port,
     running_worker,
     shim_env,
-    shim_ports,
+    shim_ready,
     start_shim,
     start_worker,
     stop_process,
@@ -50,13 +50,16 @@ async def test_round_trip_with_several_languages_from_both_pools(
 ) -> None:
     env = worker_env(nats_server.url, models)
     log = tmp_path / "log"
-    async with running_worker(nc, env, Pool.NORMAL, log), running_worker(nc, env, Pool.ANY, log):
-        with shim(shim_env(nats_server.url), log) as ports:
-            async with gateway(ports) as gw:
-                private = await gw.request("Hello everyone", ["fr", "de", "ro"])
-                public = await gw.request("Hello world", ["fr", "de"], conversationId="any")
-                private_results = await gw.results_for(private)
-                public_results = await gw.results_for(public)
+    async with (
+        running_worker(nc, env, Pool.NORMAL, log),
+        running_worker(nc, env, Pool.ANY, log),
+        shim(shim_env(nats_server.url), log) as ports,
+        gateway(ports) as gw,
+    ):
+        private = await gw.request("Hello everyone", ["fr", "de", "ro"])
+        public = await gw.request("Hello world", ["fr", "de"], conversationId="any")
+        private_results = await gw.results_for(private)
+        public_results = await gw.results_for(public)
 
     assert sorted(private_results) == ["de", "fr", "ro"]
     assert sorted(public_results) == ["de", "fr"]
@@ -78,12 +81,14 @@ async def test_translation_completed_matches_the_0_4_9_format_byte_for_byte(
 ) -> None:
     text = "Héllo à tous — ça va ? 你好"
     log = tmp_path / "log"
-    async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
-        with shim(shim_env(nats_server.url), log) as ports:
-            async with gateway(ports) as gw:
-                sent = await gw.request(text, ["en", "fr"])
-                results = await gw.results_for(sent)
-                raw = {json.loads(frame).get("targetLanguage"): frame for frame in gw.raw}
+    async with (
+        running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log),
+        shim(shim_env(nats_server.url), log) as ports,
+        gateway(ports) as gw,
+    ):
+        sent = await gw.request(text, ["en", "fr"])
+        results = await gw.results_for(sent)
+        raw = {json.loads(frame).get("targetLanguage"): frame for frame in gw.raw}
 
     same = results["en"]  # source == target: the text itself, so non-ASCII is on the wire
     assert list(same) == ["type", "taskId", "result", "targetLanguage", "timestamp", "metadata"]
@@ -118,16 +123,15 @@ async def test_pong_comes_at_once_while_a_slow_batch_is_running(
     env = worker_env(nats_server.url, models, BASIC_MODEL=models.slow_t5, BATCH_SIZE=8)
     worker = start_worker(env, Pool.NORMAL, log)
     try:
-        with shim(shim_env(nats_server.url), log) as ports:
-            async with gateway(ports) as gw:
-                for i in range(16):
-                    await gw.request(f"Keep the worker busy {i}", ["fr"])
-                await wait_for_heartbeat(nc, worker.pid, state="busy")
-                gw.received.clear()
-                started = time.perf_counter()
-                await gw.ping()
-                pong = (await gw.wait_for(lambda m: m.get("type") == "pong", timeout=5))[0]
-                elapsed = time.perf_counter() - started
+        async with shim(shim_env(nats_server.url), log) as ports, gateway(ports) as gw:
+            for i in range(16):
+                await gw.request(f"Keep the worker busy {i}", ["fr"])
+            await wait_for_heartbeat(nc, worker.pid, state="busy")
+            gw.received.clear()
+            started = time.perf_counter()
+            await gw.ping()
+            pong = (await gw.wait_for(lambda m: m.get("type") == "pong", timeout=5))[0]
+            elapsed = time.perf_counter() - started
     finally:
         stop_process(worker, signal.SIGKILL)
 
@@ -147,11 +151,13 @@ async def test_pong_comes_at_once_while_a_slow_batch_is_running(
 async def test_a_full_pool_answers_translation_pool_full(
     nc: Client, nats_server: EmbeddedNats, tmp_path: Path
 ) -> None:
-    with shim(shim_env(nats_server.url, NORMAL_POOL_SIZE=2), tmp_path / "log") as ports:
-        async with gateway(ports) as gw:
-            accepted = [await gw.request(f"queued {i}", ["fr"]) for i in range(2)]
-            refused = await gw.request("one too many", ["fr", "de"])
-            error = (await gw.results_for({**refused, "targetLanguages": ["fr"]}))["error-0"]
+    async with (
+        shim(shim_env(nats_server.url, NORMAL_POOL_SIZE=2), tmp_path / "log") as ports,
+        gateway(ports) as gw,
+    ):
+        accepted = [await gw.request(f"queued {i}", ["fr"]) for i in range(2)]
+        refused = await gw.request("one too many", ["fr", "de"])
+        error = (await gw.results_for({**refused, "targetLanguages": ["fr"]}))["error-0"]
 
     assert error == {
         "type": "translation_error",
@@ -169,40 +175,32 @@ async def test_bad_frames_are_answered_when_possible_and_the_shim_carries_on(
 ) -> None:
     log = tmp_path / "log"
     env = shim_env(nats_server.url, ZMQ_MAX_FRAME_BYTES=2048, MAX_TEXT_LENGTH=100)
-    async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
-        with shim(env, log) as ports:
-            async with gateway(ports) as gw:
-                await gw.send_raw(b"\xff\xfe not json at all")
-                await gw.send_raw(b'{"messageId": "no-text", "targetLanguages": ["fr"]}')
-                await gw.send_raw(
-                    b'{"messageId": "bad-targets", "text": "hi", "targetLanguages": "fr"}'
-                )
-                await gw.send_raw(
-                    b'{"messageId": "no-targets", "text": "hi", "targetLanguages": []}'
-                )
-                await gw.send_raw(
-                    b'{"messageId": "too-long", "text": "'
-                    + b"a" * 101
-                    + b'", "targetLanguages": ["fr"]}'
-                )
-                await gw.send_raw(
-                    b'{"messageId": "huge", "text": "'
-                    + b"a" * 4000
-                    + b'", "targetLanguages": ["fr"]}'
-                )
-                await gw.send_raw(b'{"type": "shutdown", "messageId": "odd-type"}')
-                good = await gw.request("Hello", ["fr"])
-                await gw.send_raw(
-                    json.dumps({**good, "messageId": "with-attachment", "taskId": "t-2"}).encode(),
-                    b"\x00\x01binary",
-                )
-                errors = await gw.wait_for(is_error, 6)
-                await gw.results_for(good)
-                await gw.wait_for(
-                    lambda m: m.get("result", {}).get("messageId") == "with-attachment"
-                )
-                await gw.ping()
-                await gw.wait_for(lambda m: m.get("type") == "pong", 2)
+    async with (
+        running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log),
+        shim(env, log) as ports,
+        gateway(ports) as gw,
+    ):
+        await gw.send_raw(b"\xff\xfe not json at all")
+        await gw.send_raw(b'{"messageId": "no-text", "targetLanguages": ["fr"]}')
+        await gw.send_raw(b'{"messageId": "bad-targets", "text": "hi", "targetLanguages": "fr"}')
+        await gw.send_raw(b'{"messageId": "no-targets", "text": "hi", "targetLanguages": []}')
+        await gw.send_raw(
+            b'{"messageId": "too-long", "text": "' + b"a" * 101 + b'", "targetLanguages": ["fr"]}'
+        )
+        await gw.send_raw(
+            b'{"messageId": "huge", "text": "' + b"a" * 4000 + b'", "targetLanguages": ["fr"]}'
+        )
+        await gw.send_raw(b'{"type": "shutdown", "messageId": "odd-type"}')
+        good = await gw.request("Hello", ["fr"])
+        await gw.send_raw(
+            json.dumps({**good, "messageId": "with-attachment", "taskId": "t-2"}).encode(),
+            b"\x00\x01binary",
+        )
+        errors = await gw.wait_for(is_error, 6)
+        await gw.results_for(good)
+        await gw.wait_for(lambda m: m.get("result", {}).get("messageId") == "with-attachment")
+        await gw.ping()
+        await gw.wait_for(lambda m: m.get("type") == "pong", 2)
 
     reasons = {e["messageId"]: e["error"] for e in errors}
     assert set(reasons) == {"no-text", "bad-targets", "no-targets", "too-long", "huge", "odd-type"}
@@ -218,16 +216,19 @@ async def test_two_gateways_at_once_each_get_their_results(
     nc: Client, nats_server: EmbeddedNats, models: Models, tmp_path: Path
 ) -> None:
     log = tmp_path / "log"
-    async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
-        with shim(shim_env(nats_server.url), log) as ports:
-            async with gateway(ports) as first, gateway(ports) as second:
-                sent_first = [await first.request(f"first {i}", ["fr", "de"]) for i in range(3)]
-                sent_second = [await second.request(f"second {i}", ["ro"]) for i in range(3)]
-                for sent in sent_first:
-                    assert sorted(await first.results_for(sent)) == ["de", "fr"]
-                for sent in sent_second:
-                    assert sorted(await second.results_for(sent)) == ["ro"]
-                    assert sorted(await first.results_for(sent)) == ["ro"]  # PUB reaches every SUB
+    async with (
+        running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log),
+        shim(shim_env(nats_server.url), log) as ports,
+        gateway(ports) as first,
+        gateway(ports) as second,
+    ):
+        sent_first = [await first.request(f"first {i}", ["fr", "de"]) for i in range(3)]
+        sent_second = [await second.request(f"second {i}", ["ro"]) for i in range(3)]
+        for sent in sent_first:
+            assert sorted(await first.results_for(sent)) == ["de", "fr"]
+        for sent in sent_second:
+            assert sorted(await second.results_for(sent)) == ["ro"]
+            assert sorted(await first.results_for(sent)) == ["ro"]  # PUB reaches every SUB
 
 
 async def test_results_produced_while_the_shim_restarts_arrive_afterwards(
@@ -238,13 +239,13 @@ async def test_results_produced_while_the_shim_restarts_arrive_afterwards(
     env = shim_env(nats_server.url, TRANSLATOR_ZMQ_PULL_PORT=pull, TRANSLATOR_ZMQ_PUB_PORT=pub)
     gw = Gateway(pull, pub)
     try:
-        with shim(env, log):
+        async with shim(env, log):
             await gw.connected()
             sent = [await gw.request(f"pending {i}", ["fr", "de"]) for i in range(5)]
             await stored_at_least(nc, "TRANSLATE_NORMAL", 5)
         async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
             await stored_at_least(nc, "TRANSLATE_GATEWAY_RESULTS", 10)
-        with shim(env, log):  # same ports: the gateway's sockets reconnect by themselves
+        async with shim(env, log):  # same ports: the gateway's sockets reconnect by themselves
             for request in sent:
                 assert sorted(await gw.results_for(request)) == ["de", "fr"]
     finally:
@@ -256,32 +257,31 @@ async def test_requests_are_refused_while_nats_is_down_and_served_when_it_is_bac
 ) -> None:
     log = tmp_path / "log"
     port = nats_server.port
-    with shim(shim_env(nats_server.url), log) as ports:
-        async with gateway(ports) as gw:
-            nats_server.stop()
-            down = await gw.request("while NATS is down", ["fr"])
-            error = (await gw.results_for(down, timeout=15))["error-0"]
-            await gw.ping()
-            await gw.wait_for(lambda m: m.get("type") == "pong", 2)
+    async with shim(shim_env(nats_server.url), log) as ports, gateway(ports) as gw:
+        nats_server.stop()
+        down = await gw.request("while NATS is down", ["fr"])
+        error = (await gw.results_for(down, timeout=15))["error-0"]
+        await gw.ping()
+        await gw.wait_for(lambda m: m.get("type") == "pong", 2)
 
-            restarted = EmbeddedNats(nats_server.store_dir, port=port or -1).start()
-            try:
-                from translator.bus.connection import connect
-                from translator.contracts.settings import TranslatorSettings
+        restarted = EmbeddedNats(nats_server.store_dir, port=port or -1).start()
+        try:
+            from translator.bus.connection import connect
+            from translator.contracts.settings import TranslatorSettings
 
-                nc = await connect(TranslatorSettings(nats_url=restarted.url), "test")
-                async with running_worker(nc, worker_env(restarted.url, models), Pool.NORMAL, log):
-                    with anyio.fail_after(90):
-                        while True:  # the shim reconnects on its own
-                            again = await gw.request("after NATS came back", ["fr"])
-                            # a fate each: an error comes within ZMQ_HOLD_TIMEOUT (8 s) and a
-                            # publish try (2 s) while JetStream is not back yet
-                            answer = await gw.results_for(again, timeout=30)
-                            if "fr" in answer:
-                                break
-                await nc.close()
-            finally:
-                restarted.stop()
+            nc = await connect(TranslatorSettings(nats_url=restarted.url), "test")
+            async with running_worker(nc, worker_env(restarted.url, models), Pool.NORMAL, log):
+                with anyio.fail_after(90):
+                    while True:  # the shim reconnects on its own
+                        again = await gw.request("after NATS came back", ["fr"])
+                        # a fate each: an error comes within ZMQ_HOLD_TIMEOUT (8 s) and a
+                        # publish try (2 s) while JetStream is not back yet
+                        answer = await gw.results_for(again, timeout=30)
+                        if "fr" in answer:
+                            break
+            await nc.close()
+        finally:
+            restarted.stop()
 
     assert error["error"].startswith("translation service unavailable")
     assert error["messageId"] == down["messageId"]
@@ -334,7 +334,7 @@ async def test_a_shim_stopped_right_after_a_burst_gives_every_request_a_fate(
     try:
         first = start_shim(env, log)
         try:
-            shim_ports(log)
+            await shim_ready(log)
             await gw.connected()
             pongs = count_pongs(gw)
             sent = [await gw.request(f"burst {i}", ["fr"]) for i in range(40)]
@@ -353,11 +353,13 @@ async def test_a_shim_stopped_right_after_a_burst_gives_every_request_a_fate(
         counted = re.search(r"'accepted': (\d+)", summary.group(2))
         assert counted is not None
         accepted = int(counted.group(1))
-        async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
-            with shim(env, log):  # same ports: the gateway's sockets reconnect by themselves
-                with anyio.fail_after(60):
-                    while sum(fate_of(gw, s) == "completed" for s in sent) < accepted:
-                        await gw.read_one()
+        async with (
+            running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log),
+            shim(env, log),  # same ports: the gateway's sockets reconnect by themselves
+        ):
+            with anyio.fail_after(60):
+                while sum(fate_of(gw, s) == "completed" for s in sent) < accepted:
+                    await gw.read_one()
     finally:
         gw.close()
     fates = [fate_of(gw, s) for s in sent]
@@ -373,7 +375,7 @@ async def test_a_shim_stopped_while_nats_is_down_answers_what_it_holds(
     env = shim_env(nats_server.url, ZMQ_PUBLISH_TIMEOUT=1, ZMQ_DRAIN_TIMEOUT=5)
     process = start_shim(env, log)
     try:
-        gw = Gateway(*shim_ports(log))
+        gw = Gateway(*await shim_ready(log))
         try:
             await gw.connected()
             nats_server.stop()
@@ -412,17 +414,16 @@ async def test_a_result_redelivered_after_a_lost_ack_reaches_the_gateway_once(
             )
         )
 
-    with shim(shim_env(nats_server.url), tmp_path / "log") as ports:
-        async with gateway(ports) as gw:
-            js = nc.jetstream()
-            for n, lang in enumerate(["fr", "fr", "de", "fr"]):
-                await js.publish(
-                    "translate.gateway.result.zmq_compat",
-                    result(lang),
-                    headers={"Nats-Msg-Id": f"r{n}"},
-                )
-            await gw.wait_for(lambda m: m.get("type") == "translation_completed", 2)
-            await gw.ping()
-            await gw.wait_for(lambda m: m.get("type") == "pong", 2)
+    async with shim(shim_env(nats_server.url), tmp_path / "log") as ports, gateway(ports) as gw:
+        js = nc.jetstream()
+        for n, lang in enumerate(["fr", "fr", "de", "fr"]):
+            await js.publish(
+                "translate.gateway.result.zmq_compat",
+                result(lang),
+                headers={"Nats-Msg-Id": f"r{n}"},
+            )
+        await gw.wait_for(lambda m: m.get("type") == "translation_completed", 2)
+        await gw.ping()
+        await gw.wait_for(lambda m: m.get("type") == "pong", 2)
     completed = [m for m in gw.received if m.get("type") == "translation_completed"]
     assert sorted(m["targetLanguage"] for m in completed) == ["de", "fr"]
