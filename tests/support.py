@@ -177,7 +177,8 @@ async def running_worker(
         await wait_for_heartbeat(nc, process.pid, state="ready")
         yield process
     finally:
-        stop_process(process)
+        with anyio.CancelScope(shield=True):  # the stop waits in a thread, not on the loop
+            await anyio.to_thread.run_sync(stop_process, process)
 
 
 def request(
@@ -289,7 +290,26 @@ def wait_logged(log: Path, text: str, timeout: float = 60) -> None:
 
 def http_port(log: Path) -> int:
     """The port of the shim's HTTP API."""
-    return logged_port(log, "HTTP API, health and metrics")
+    return logged_port(log, _HTTP_API)
+
+
+async def http_ready(log: Path) -> int:
+    """`http_port` without blocking the event loop."""
+    return await port_logged(log, _HTTP_API)
+
+
+async def text_logged(log: Path, text: str, timeout: float = 60) -> None:
+    """`wait_logged` without blocking the event loop."""
+    with anyio.fail_after(timeout):
+        while not _logged(log, text):  # noqa: ASYNC110
+            await anyio.sleep(0.05)
+
+
+def _logged(log: Path, text: str) -> bool:
+    return text in log.read_text()
+
+
+_HTTP_API = "HTTP API, health and metrics"
 
 
 _SHIM_PORTS = re.compile(r"PULL on [\d.]+:(\d+), PUB on [\d.]+:(\d+)")

@@ -20,7 +20,7 @@ from tests.probes import health_port, wait_status
 from tests.support import (
     Models,
     free_port,
-    http_port,
+    http_ready,
     shim_env,
     start_scaler,
     stop_process,
@@ -53,7 +53,7 @@ async def test_each_service_works_with_its_own_user_and_no_more(
                 # the HTTP API, as zmq_compat: a translation, and a detection the workers
                 # answer as `translator` (translate.detect)
                 async with httpx.AsyncClient(
-                    base_url=f"http://127.0.0.1:{http_port(log)}", timeout=60
+                    base_url=f"http://127.0.0.1:{await http_ready(log)}", timeout=60
                 ) as api:
                     ask = {"q": "Hello everyone", "source": "en", "target": "de"}
                     translated = await api.post("/translate", json=ask)

@@ -30,7 +30,7 @@ from tests.support import (
     start_shim,
     start_worker,
     stop_process,
-    wait_logged,
+    text_logged,
     worker_env,
 )
 from translator.api.keys import Gate, Refused
@@ -254,7 +254,7 @@ async def test_only_listed_peers_reach_the_gateway_sockets(
     gateway.close()  # gone before its result is there; the stranger still listens
     worker = start_worker(worker_env(nats_server.url, models), Pool.NORMAL, tmp_path / "w.log")
     try:
-        wait_logged(tmp_path / "w.log", "serving pool normal")
+        await text_logged(tmp_path / "w.log", "serving pool normal")
         with anyio.move_on_after(3):
             await stranger.read_one()
         back = Gateway(pull, pub, source="127.0.0.2")

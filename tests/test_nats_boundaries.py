@@ -38,6 +38,7 @@ from tests.support import (
     Models,
     connected,
     http_port,
+    http_ready,
     run_apart,
     shim_env,
     shim_ports,
@@ -418,7 +419,7 @@ async def test_foreign_messages_on_the_pull_inboxes_are_dropped_and_nothing_stop
             nc, worker.pid, where=lambda b: b.stats.errors.get("foreign_message", 0) >= 2
         )
         async with httpx.AsyncClient() as http:
-            shim_http = http_port(tmp_path / "shim.log")
+            shim_http = await http_ready(tmp_path / "shim.log")
             shim_metrics = await http.get(f"http://127.0.0.1:{shim_http}/metrics")
         gw.close()
     finally:
