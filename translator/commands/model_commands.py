@@ -14,28 +14,24 @@ from translator.inference.models import engine_for, is_present, load, local_path
 
 
 def list_models(settings: TranslatorSettings) -> int:
+    """A JSON line per tier, then per pair of the pair table: its model, whether present, where."""
     for model_type in MODEL_TYPES:
-        model_id = settings.model_id(model_type)
-        where = local_path(model_id, settings.models_path)
-        line = {
-            "modelType": model_type,
-            "model": model_id,
-            "present": is_present(model_id, settings.models_path),
-            "path": str(where) if where else None,
-        }
-        print(json.dumps(line))
-    for pair, model_id in sorted(settings.pair_table().items()):
-        where = local_path(model_id, settings.models_path) or firefox.directory(
-            model_id, settings.models_path
+        print(
+            json.dumps({"modelType": model_type, **_where(settings.model_id(model_type), settings)})
         )
-        line = {
-            "pair": pair,
-            "model": model_id,
-            "present": is_present(model_id, settings.models_path),
-            "path": str(where) if where else None,
-        }
-        print(json.dumps(line))
+    for pair, model_id in sorted(settings.pair_table().items()):
+        print(json.dumps({"pair": pair, **_where(model_id, settings)}))
     return 0
+
+
+def _where(model_id: str, settings: TranslatorSettings) -> dict[str, object]:
+    path = settings.models_path
+    where = local_path(model_id, path) or firefox.directory(model_id, path)
+    return {
+        "model": model_id,
+        "present": is_present(model_id, path),
+        "path": str(where) if where else None,
+    }
 
 
 def download(settings: TranslatorSettings, model_types: list[ModelType]) -> int:
