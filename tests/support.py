@@ -273,10 +273,15 @@ def logged_port(log: Path, what: str, timeout: float = 60) -> int:
 
 async def port_logged(log: Path, what: str, timeout: float = 60) -> int:
     """`logged_port` without blocking the event loop."""
+    return await until(lambda: _logged_port(log, what), timeout)
+
+
+async def until(probe: Callable[[], T | None], timeout: float) -> T:
+    """`probe()` every 50 ms until it answers (not None), without blocking the event loop."""
     with anyio.fail_after(timeout):
-        while (port := _logged_port(log, what)) is None:  # noqa: ASYNC110
+        while (found := probe()) is None:  # noqa: ASYNC110
             await anyio.sleep(0.05)
-    return port
+    return found
 
 
 def wait_logged(log: Path, text: str, timeout: float = 60) -> None:
@@ -300,13 +305,11 @@ async def http_ready(log: Path) -> int:
 
 async def text_logged(log: Path, text: str, timeout: float = 60) -> None:
     """`wait_logged` without blocking the event loop."""
-    with anyio.fail_after(timeout):
-        while not _logged(log, text):  # noqa: ASYNC110
-            await anyio.sleep(0.05)
+    await until(lambda: _logged(log, text), timeout)
 
 
-def _logged(log: Path, text: str) -> bool:
-    return text in log.read_text()
+def _logged(log: Path, text: str) -> bool | None:
+    return True if text in log.read_text() else None
 
 
 _HTTP_API = "HTTP API, health and metrics"
@@ -335,10 +338,7 @@ def shim_ports(log: Path, after: int = 0, timeout: float = 30) -> tuple[int, int
 
 async def shim_ready(log: Path, after: int = 0, timeout: float = 30) -> tuple[int, int]:
     """`shim_ports` without blocking the event loop (an async test's other tasks go on)."""
-    with anyio.fail_after(timeout):
-        while (ports := _ready_shim_ports(log, after)) is None:  # noqa: ASYNC110
-            await anyio.sleep(0.05)
-    return ports
+    return await until(lambda: _ready_shim_ports(log, after), timeout)
 
 
 def free_port() -> int:

@@ -24,7 +24,7 @@ from translator.runtime import http, telemetry
 from translator.runtime.health import HealthServer
 from translator.runtime.looplag import LoopLag
 from translator.runtime.signals import stop_on_signal
-from zmq_compat import envelopes, outcomes
+from zmq_compat import envelopes
 from zmq_compat.outcomes import Outcome
 from zmq_compat.settings import ShimSettings
 from zmq_compat.shim import Shim
@@ -61,7 +61,7 @@ class Readiness:
         """/metrics: the requests and results by outcome, every outcome from 0."""
         yield telemetry.service_info("zmq_compat")
         yield from self.lag.collect()
-        counts = outcomes.zeroed() + (self.shim.counts if self.shim else Counter())
+        counts = Counter(self.shim.counts if self.shim else {})  # every outcome, 0 if none
         counts[Outcome.FOREIGN] += self.relay.refused if self.relay else 0  # the API's inbox too
         rows = [((outcome.value,), float(counts[outcome])) for outcome in Outcome]
         yield telemetry.counter(

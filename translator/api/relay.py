@@ -14,7 +14,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
-from translator.bus.client import queue
+from translator.bus.client import queue, why
 from translator.contracts.messages import (
     DetectRequest,
     DetectResult,
@@ -117,10 +117,5 @@ class Relay:
         except nats.errors.NoRespondersError as exc:
             raise Unavailable("no worker is running to detect the language") from exc
         except (nats.errors.Error, OSError) as exc:
-            raise Unavailable(f"language detection did not answer ({_why(exc)})") from exc
+            raise Unavailable(f"language detection did not answer ({why(exc)})") from exc
         return DetectResult.model_validate_json(reply.data)
-
-
-def _why(exc: Exception) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -79,9 +79,13 @@ async def queue(
         with anyio.fail_after(timeout):
             await submit(nc, request, reply_to, via_gateway)
     except (nats.errors.Error, TimeoutError, OSError) as exc:  # JetStream's APIError included
-        text = str(exc).strip()
-        why = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-        raise QueueUnavailable(why, maybe_stored=not isinstance(exc, NOT_SENT)) from exc
+        raise QueueUnavailable(why(exc), maybe_stored=not isinstance(exc, NOT_SENT)) from exc
+
+
+def why(exc: Exception) -> str:
+    """A NATS failure in words: its type, and its text when it has one."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 async def translate(
