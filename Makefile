@@ -42,11 +42,8 @@ JS_DEPS := tests/js/node_modules/.package-lock.json
 $(JS_DEPS): tests/js/package.json tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund
 
-# two pytest processes (pytest-xdist) on this 2-core machine: most tests wait on subprocesses,
-# servers and sockets; `make unit TEST_PROCESSES=0` runs them in one
-TEST_PROCESSES ?= 2
 unit: $(STAMP) tools $(JS_DEPS)
-	$(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal
+	$(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.worker_throughput

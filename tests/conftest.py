@@ -6,25 +6,13 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client
 
-from tests.support import Models, free_port
+from tests.support import Models
 from translator.bus.connection import connect
 from translator.bus.embedded import EmbeddedNats
 from translator.bus.topology import setup_topology
 from translator.contracts.settings import TranslatorSettings
 from translator.inference import randomweights
 from translator.runtime import logs
-
-# The longest test starts first, so that `make test`'s pytest-xdist processes do not end waiting
-# on it: Schemathesis' run takes minutes on this 2-core machine.
-LONGEST_FIRST = ("tests/test_openapi_fuzz.py",)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        module = item.nodeid.partition("::")[0]
-        return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)  # stable: within a rank, the collection's order
 
 
 @pytest.fixture
@@ -64,10 +52,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
-    """A real nats-server on a free port with a temporary file store. The port is one of this
-    pytest process's own (support.free_port): a test that restarts the server on it finds it
-    still free."""
-    with EmbeddedNats(tmp_path / "nats", port=free_port()) as server:
+    """A real nats-server on a random port with a temporary file store."""
+    with EmbeddedNats(tmp_path / "nats") as server:
         yield server
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import re
 import signal
@@ -169,14 +168,6 @@ def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) ->
         return process.wait()
 
 
-async def stopped(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
-    """`stop_process` from an async test: the wait is in a thread, not on the event loop, and
-    shielded, so that a test that failed or timed out still stops what it started."""
-    with anyio.CancelScope(shield=True):
-        code = await anyio.to_thread.run_sync(stop_process, process, sig)
-    return code
-
-
 @asynccontextmanager
 async def running_worker(
     nc: Client, env: dict[str, str], pool: Pool, log: Path
@@ -186,7 +177,8 @@ async def running_worker(
         await wait_for_heartbeat(nc, process.pid, state="ready")
         yield process
     finally:
-        await stopped(process)
+        with anyio.CancelScope(shield=True):  # the stop waits in a thread, not on the loop
+            await anyio.to_thread.run_sync(stop_process, process)
 
 
 def request(
@@ -350,38 +342,9 @@ async def shim_ready(log: Path, after: int = 0, timeout: float = 30) -> tuple[in
 
 
 def free_port() -> int:
-    """A port free now, for a server whose port a test must know before it starts. Taken from
-    a range of this pytest process's own (`make test` runs several: pytest-xdist), below the
-    kernel's ephemeral range: no other test's server, nor any outgoing connection, nor a server
-    bound to port 0 can take it between this call and the server's bind."""
-    for _ in range(len(_PORT_RANGE)):
-        port = _PORT_RANGE[next(_next_port) % len(_PORT_RANGE)]
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:  # in use (a server of an earlier test still stopping)
-                continue
-            return port
-    with socket.socket() as s:  # no range of our own (see _port_range): any the kernel gives
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _port_range() -> range:
-    """This process's share of the ports from 10000 to the kernel's ephemeral range (empty
-    where that range starts lower)."""
-    try:
-        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        ephemeral = 32768
-    workers = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), 1)
-    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-    share = max(ephemeral - 10_000, 0) // workers
-    return range(10_000 + index * share, 10_000 + (index + 1) * share)
-
-
-_PORT_RANGE = _port_range()
-_next_port = itertools.count()
 
 
 def start_scaler(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -21,7 +21,7 @@ from tests.support import (
     publish_request,
     request,
     start_scaler,
-    stopped,
+    stop_process,
     stored_count,
     worker_env,
 )
@@ -94,7 +94,7 @@ async def test_a_three_node_cluster_loses_a_leader_node_and_nothing_is_lost(
         finally:
             await nc.close()
             await client.close()
-            assert await stopped(scaler) == 0
+            assert stop_process(scaler) == 0
     text = log.read_text()
     assert "Traceback" not in text
     assert "forced exit" not in text

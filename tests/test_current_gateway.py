@@ -285,13 +285,13 @@ def test_every_type_the_current_gateway_sends_is_parsed_as_what_it_is() -> None:
     assert isinstance(legacy, protocol.TextRequest)
     assert (typed.typed, legacy.typed) == (True, False)  # the envelope's: the current gateway's
     assert typed.request == legacy.request  # the request is the same
-    typed_long = parse(
-        {"type": "translation", "messageId": "m", "text": "a" * 101, "targetLanguages": ["fr"]}
-    )
-    legacy_long = parse({"messageId": "m", "text": "a" * 101, "targetLanguages": ["fr"]})
-    assert isinstance(typed_long, TooLong)
-    assert isinstance(legacy_long, TooLong)
-    assert (typed_long.typed, legacy_long.typed) == (True, False)
+    with pytest.raises(TooLong) as typed_long:
+        parse(
+            {"type": "translation", "messageId": "m", "text": "a" * 101, "targetLanguages": ["fr"]}
+        )
+    with pytest.raises(TooLong) as legacy_long:
+        parse({"messageId": "m", "text": "a" * 101, "targetLanguages": ["fr"]})
+    assert (typed_long.value.typed, legacy_long.value.typed) == (True, False)
 
 
 def test_a_story_request_becomes_one_translation_request_that_says_where_it_belongs() -> None:

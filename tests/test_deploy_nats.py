@@ -23,7 +23,7 @@ from tests.support import (
     http_ready,
     shim_env,
     start_scaler,
-    stopped,
+    stop_process,
     worker_env,
 )
 from translator.contracts.subjects import AUDIT_BUCKET, Pool, Role, request_stream
@@ -68,7 +68,7 @@ async def test_each_service_works_with_its_own_user_and_no_more(
                 [sys.executable, "-m", "translator", "status"], env=operator, check=False
             )
         finally:
-            assert await stopped(scaler) == 0
+            assert stop_process(scaler) == 0
         scaler_log = (tmp_path / "scaler.log").read_text()
         assert "leads the pool-wide scaling decisions" in scaler_log  # its lease, in its bucket
         assert "permissions violation" not in scaler_log.lower()

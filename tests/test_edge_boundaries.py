@@ -30,7 +30,6 @@ from tests.support import (
     start_shim,
     start_worker,
     stop_process,
-    stopped,
     text_logged,
     worker_env,
 )
@@ -173,8 +172,8 @@ async def test_rotating_x_forwarded_for_buys_no_fresh_rate_limit(
             async with httpx.AsyncClient(base_url=api.url, timeout=60) as client:
                 codes[name] = [await _detect_from(client, f"203.0.113.{i}") for i in range(4)]
     finally:
-        await stopped(limited.process)
-        await stopped(proxied.process)
+        stop_process(limited.process)
+        stop_process(proxied.process)
     assert codes["direct"] == [200, 200, 429, 429]  # one address: its own connection's
     assert codes["behind a proxy"] == [200] * 4  # a listed proxy: the address it forwards
 
@@ -201,7 +200,7 @@ async def test_guessed_keys_are_limited_and_keys_are_compared_in_constant_time(
             guesses = [await detect(f"guess-{i}") for i in range(5)]
             right_while_blocked = await detect("right-key")
     finally:
-        await stopped(keyed.process)
+        stop_process(keyed.process)
     assert guesses == [403, 403, 403, 429, 429]
     assert right_while_blocked == 429  # an address out of guesses waits, right key or not
 
@@ -262,7 +261,7 @@ async def test_only_listed_peers_reach_the_gateway_sockets(
         (result,) = (await back.results_for(sent)).values()
         back.close()
     finally:
-        assert await stopped(worker) == 0
+        assert stop_process(worker) == 0
     after = await queued_so_far(nats_server.url)
     stranger.close()
     assert stranger.received == []

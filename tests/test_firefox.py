@@ -27,7 +27,6 @@ from tests.support import (
     running_worker,
     start_worker,
     stop_process,
-    stopped,
     translator,
     wait_for_heartbeat,
     wait_for_line,
@@ -187,7 +186,7 @@ async def _serve_restarting(nc: Client, env: dict[str, str], log: Path, crashes:
                     return exits
                 await anyio.sleep(0.2)
     finally:
-        await stopped(worker)
+        stop_process(worker)
 
 
 def _poisoned_env(nats_url: str, models: Models, tmp_path: Path, deliveries: int) -> dict[str, str]:
@@ -245,7 +244,7 @@ async def test_a_request_whose_last_delivery_killed_its_worker_gets_its_fate_fro
     for _ in range(2):
         worker = start_worker(env, Pool.NORMAL, log)
         await wait_for_heartbeat(nc, worker.pid, timeout=120, state="busy")
-        assert await stopped(worker, signal.SIGKILL) == -signal.SIGKILL
+        assert stop_process(worker, signal.SIGKILL) == -signal.SIGKILL
     async with running_worker(nc, env, Pool.NORMAL, log):
         [failed] = await collect_results(nc, REPLY, 1, timeout=120)
         (letter,) = await read_dead_letters(nc, 1)

@@ -24,7 +24,7 @@ from tests.support import (
     shim_env,
     start_scaler,
     start_shim,
-    stopped,
+    stop_process,
     worker_env,
 )
 from translator.bus.embedded import EmbeddedNats
@@ -59,9 +59,9 @@ async def test_shim_is_live_at_once_and_ready_only_once_nats_is_up(tmp_path: Pat
             assert get(http, "/health")[0] == 200
             assert check("zmq_compat", env) == 0
             assert "zmq_compat_requests" in get(http, "/metrics")[1]
-            assert await stopped(shim) == 0
+            assert stop_process(shim) == 0
     finally:
-        await stopped(shim, signal.SIGKILL)
+        stop_process(shim, signal.SIGKILL)
 
 
 async def test_scaler_is_ready_with_a_loaded_worker_per_pool_and_not_after_one_dies(
@@ -94,7 +94,7 @@ async def test_scaler_is_ready_with_a_loaded_worker_per_pool_and_not_after_one_d
         assert body["workers_loaded"]["any"] == 0
         await wait_status(http, "/ready", 200)  # the replacement has loaded its model
     finally:
-        assert await stopped(scaler) == 0
+        assert stop_process(scaler) == 0
 
 
 async def test_metrics_have_their_own_switch_and_outlive_otel_sdk_disabled(
@@ -118,4 +118,4 @@ async def test_metrics_have_their_own_switch_and_outlive_otel_sdk_disabled(
                 assert 'zmq_compat_requests_total{outcome="pool_full"} 0.0' in body
                 assert 'translator_service_info{service="zmq_compat"' in body
         finally:
-            assert await stopped(shim) == 0
+            assert stop_process(shim) == 0

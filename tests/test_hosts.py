@@ -19,7 +19,7 @@ from tests.support import (
     request,
     scaling_events,
     start_scaler,
-    stopped,
+    stop_process,
     worker_env,
 )
 from translator.bus.embedded import EmbeddedNats
@@ -60,7 +60,7 @@ async def test_two_hosts_grow_the_pool_by_one_step_and_notice_a_dead_host(
             while not [e for e in await scaling_events(nc) if e.direction == "up"]:  # noqa: ASYNC110
                 await anyio.sleep(0.5)
         # the leader's host dies: the other takes the lease and notices it
-        await stopped(first, signal.SIGKILL)
+        stop_process(first, signal.SIGKILL)
         await wait_log(logs["host-b"], "host-b leads the pool-wide scaling decisions")
         with anyio.fail_after(60):
             while not [a for a in await alerts(nc) if a.kind == "host_lost"]:  # noqa: ASYNC110
@@ -68,9 +68,9 @@ async def test_two_hosts_grow_the_pool_by_one_step_and_notice_a_dead_host(
         events = await scaling_events(nc)
         lost = [a for a in await alerts(nc) if a.kind == "host_lost"]
     finally:
-        await stopped(first, signal.SIGKILL)
+        stop_process(first, signal.SIGKILL)
         if second is not None:
-            assert await stopped(second) == 0
+            assert stop_process(second) == 0
 
     ups = [e for e in events if e.direction == "up"]
     # one decision for the pool: 2 workers (one per host) -> 3, not one step per host

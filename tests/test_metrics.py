@@ -31,7 +31,7 @@ from tests.support import (
     request,
     shim_env,
     start_scaler,
-    stopped,
+    stop_process,
     worker_env,
 )
 from translator.bus.embedded import EmbeddedNats
@@ -78,7 +78,7 @@ async def test_metrics_match_a_known_workload_and_cover_the_dashboard_and_alerts
             )
             shim_samples = scrape(shim_http)
     finally:
-        assert await stopped(scaler) == 0
+        assert stop_process(scaler) == 0
 
     assert all(r["fr"]["type"] == "translation_completed" for r in results)
     normal = {"pool": "normal"}
@@ -181,12 +181,12 @@ async def test_an_observing_scaler_runs_no_worker_and_reports_every_hosts_worker
             # a clean stop of another worker is no failure; the SIGKILLed one is
             async with running_worker(nc, worker, Pool.ANY, log):
                 pass
-            await stopped(dying, signal.SIGKILL)
+            stop_process(dying, signal.SIGKILL)
             failed = await wait_metric(
                 http, "translator_alerts_total", 1, pool="normal", kind="scaling_failed"
             )
         finally:
-            assert await stopped(scaler) == 0
+            assert stop_process(scaler) == 0
     assert value(samples, "translator_workers", pool="normal", state="running") == 1
     assert value(samples, "translator_workers", pool="any", state="running") == 0
     assert value(samples, "translator_scaling_events_total") == 0  # exported, never counted

@@ -26,7 +26,7 @@ from tests.support import (
     free_port,
     start_scaler,
     start_worker,
-    stopped,
+    stop_process,
     wait_for_heartbeat,
     worker_env,
 )
@@ -78,7 +78,7 @@ async def test_a_worker_without_its_model_says_why_and_retries_without_exiting(
         assert worker.poll() is None
     finally:
         stopping = time.monotonic()
-        assert await stopped(worker) == 0
+        assert stop_process(worker) == 0
         assert time.monotonic() - stopping < 10
     text = log.read_text()
     assert "Retrying in" not in text  # no hub client retry loop
@@ -97,7 +97,7 @@ async def test_a_stop_during_a_stuck_model_load_is_prompt(
             assert worker.poll() is None
         finally:
             stopping = time.monotonic()
-            code = await stopped(worker)
+            code = stop_process(worker)
             elapsed = time.monotonic() - stopping
     assert code == 0, (tmp_path / "worker.log").read_text()[-2000:]
     assert elapsed < 10  # not the load's 120 s, not the 30 s before a SIGKILL
@@ -137,6 +137,6 @@ async def test_the_scaler_status_and_metrics_show_a_pool_whose_model_is_unavaila
         await anyio.sleep(3)  # several retries: the same worker, no crash loop
     finally:
         stopping = time.monotonic()
-        assert await stopped(scaler) == 0
+        assert stop_process(scaler) == 0
         assert time.monotonic() - stopping < 15
     assert "exited with" not in log.read_text()

@@ -10,10 +10,9 @@ import dataclasses
 import json
 import urllib.request
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
@@ -47,7 +46,6 @@ from tests.support import (
     start_shim,
     start_worker,
     stop_process,
-    stopped,
     wait_for_heartbeat,
     wait_logged,
     worker_env,
@@ -68,24 +66,6 @@ from translator.contracts.subjects import (
 
 pytestmark = pytest.mark.anyio
 QUIET = 2.0  # seconds an attack is given to show through (the shim's pull requests: 1 s each)
-
-
-async def refused(attempt: Awaitable[object]) -> None:
-    """The JetStream API call `attempt` is refused: an API error, or no answer within a second
-    (a permissions violation is answered by nobody; nats.py's `delete_msg` waits 5 s whatever
-    the JetStream context's timeout)."""
-    with pytest.raises((TimeoutError, nats.js.errors.APIError)):  # nats' TimeoutError is one
-        with anyio.fail_after(1):
-            await attempt
-
-
-async def each_role(
-    attack: Callable[[Role], Coroutine[Any, Any, None]], roles: tuple[Role, ...]
-) -> None:
-    """`attack(role)` for every role at once (each waits out its refusals' silences)."""
-    async with anyio.create_task_group() as tg:
-        for role in roles:
-            tg.start_soon(attack, role)
 
 
 @pytest.fixture(scope="module")
@@ -293,15 +273,15 @@ async def test_no_service_or_application_can_change_delete_or_purge_the_queues(
     assert before.state.messages >= len(queued)
     # the attack of the issue: a max age of 1 s, and every queued request expires
     emptied = dataclasses.replace(before.config, max_age=1.0)
-
-    async def attack(role: Role) -> None:
+    for role in (Role.SHIM, Role.WORKER, Role.SCALER, Role.CLIENT):
         async with connected_as(deployment.url, role) as nc:
-            js = nc.jetstream()
-            await refused(js.update_stream(emptied))
-            await refused(js.purge_stream(request_stream(Pool.ANY)))
-            await refused(js.delete_stream(request_stream(Pool.ANY)))
-
-    await each_role(attack, (Role.SHIM, Role.WORKER, Role.SCALER, Role.CLIENT))
+            js = nc.jetstream(timeout=1)  # a violation is answered by nobody
+            with pytest.raises((nats.errors.TimeoutError, nats.js.errors.APIError)):
+                await js.update_stream(emptied)
+            with pytest.raises((nats.errors.TimeoutError, nats.js.errors.APIError)):
+                await js.purge_stream(request_stream(Pool.ANY))
+            with pytest.raises((nats.errors.TimeoutError, nats.js.errors.APIError)):
+                await js.delete_stream(request_stream(Pool.ANY))
     await anyio.sleep(QUIET)  # a max_age of 1 s, had it been taken, would have emptied it
     async with connected_as(deployment.url, Role.OPERATOR) as operator:
         after = await operator.jetstream().stream_info(request_stream(Pool.ANY))
@@ -321,16 +301,15 @@ async def test_only_workers_delete_a_queued_request_and_nothing_else(
             for i in range(2)
         ]
     mine, theirs = acks[0].seq, acks[1].seq
-
-    async def attack(role: Role) -> None:
+    for role in (Role.SHIM, Role.SCALER, Role.CLIENT):
         async with connected_as(deployment.url, role) as nc:
-            await refused(nc.jetstream().delete_msg(request_stream(Pool.ANY), theirs))
-
-    await each_role(attack, (Role.SHIM, Role.SCALER, Role.CLIENT))
+            with pytest.raises((nats.errors.TimeoutError, nats.js.errors.APIError)):
+                await nc.jetstream(timeout=1).delete_msg(request_stream(Pool.ANY), theirs)
     async with connected_as(deployment.url, Role.WORKER) as worker:
         js = worker.jetstream(timeout=1)
         for stream in (RESULTS_STREAM, GATEWAY_RESULTS_STREAM):
-            await refused(js.delete_msg(stream, 1))
+            with pytest.raises((nats.errors.TimeoutError, nats.js.errors.APIError)):
+                await js.delete_msg(stream, 1)
         assert await js.delete_msg(request_stream(Pool.ANY), mine)
         await js.get_msg(request_stream(Pool.ANY), theirs)  # still queued
         with pytest.raises(nats.js.errors.NotFoundError):
@@ -444,8 +423,8 @@ async def test_foreign_messages_on_the_pull_inboxes_are_dropped_and_nothing_stop
             shim_metrics = await http.get(f"http://127.0.0.1:{shim_http}/metrics")
         gw.close()
     finally:
-        assert await stopped(shim) == 0
-        assert await stopped(worker) == 0
+        assert stop_process(shim) == 0
+        assert stop_process(worker) == 0
         await nc.close()
     assert beat.state == "ready"
     assert counted.stats.errors["foreign_message"] == 2

@@ -24,7 +24,7 @@ from tests.support import (
     Models,
     read_dead_letters,
     start_worker,
-    stopped,
+    stop_process,
     wait_for_heartbeat,
     worker_env,
 )
@@ -90,7 +90,7 @@ async def test_a_nats_js_client_following_the_docs_sees_every_promise_hold(
                 letters = await read_dead_letters(operator, 2)  # the invalid one, the abuse
                 stored = await _stored(operator)
             finally:
-                assert await stopped(worker) == 0
+                assert stop_process(worker) == 0
     assert "permissions violation" not in log.read_text().lower()
 
     # JetStream, results on an inbox: one per target, each with its Nats-Msg-Id

@@ -38,7 +38,6 @@ def fuzzed(models: Models, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             stop_process(worker)
 
 
-@pytest.mark.timeout(900)  # the suite's longest test: minutes of generation, on a shared machine
 def test_schemathesis_finds_nothing_the_openapi_document_does_not_say(
     fuzzed: Api, tmp_path: Path
 ) -> None:

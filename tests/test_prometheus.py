@@ -34,7 +34,7 @@ from tests.support import (
     request,
     shim_env,
     start_scaler,
-    stopped,
+    stop_process,
     worker_env,
 )
 from translator.bus.embedded import EmbeddedNats
@@ -175,7 +175,7 @@ async def test_a_real_prometheus_evaluates_every_dashboard_query_and_alert(
         try:
             await _run_workload(nc, nats_server, prom, scaler, http, shim_http, tmp_path)
         finally:
-            assert await stopped(scaler) == 0
+            assert stop_process(scaler) == 0
 
 
 async def _run_workload(

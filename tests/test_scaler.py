@@ -28,7 +28,7 @@ from tests.support import (
     request,
     scaling_events,
     start_scaler,
-    stopped,
+    stop_process,
     wait_for_heartbeat,
     worker_env,
 )
@@ -128,10 +128,10 @@ async def test_stopping_the_scaler_leaves_no_worker_behind(
         pids = [w.pid for w in workers]
         for pid in pids:
             await wait_for_heartbeat(nc, pid, state="ready")
-        code = await stopped(scaler, sig)
+        code = stop_process(scaler, sig)
         await wait_gone(pids)
     finally:
-        await stopped(scaler, signal.SIGKILL)
+        stop_process(scaler, signal.SIGKILL)
     assert code == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
 
 
@@ -150,7 +150,7 @@ async def test_a_worker_that_cannot_start_raises_a_scaling_failed_alert(
             while not any(a.kind == "scaling_failed" for a in await alerts(nc)):  # noqa: ASYNC110
                 await anyio.sleep(0.5)
     finally:
-        assert await stopped(scaler) == 0
+        assert stop_process(scaler) == 0
     failed = next(a for a in await alerts(nc) if a.kind == "scaling_failed")
     assert failed.pool == "normal"
     assert "exited unexpectedly" in failed.message
@@ -190,7 +190,7 @@ async def test_a_burst_scales_the_pool_up_and_idleness_scales_it_down(
             [sys.executable, "-m", "translator", "status"], env=env, check=False
         )
     finally:
-        assert await stopped(scaler) == 0
+        assert stop_process(scaler) == 0
 
     assert sorted(r.task_id for r in results) == sorted(r.task_id for r in burst)
     up = next(e for e in events if e.direction == "up")
@@ -236,7 +236,7 @@ async def test_the_scaler_stops_at_what_the_host_can_hold_and_says_so(
         )
         events = await scaling_events(nc)
     finally:
-        assert await stopped(scaler) == 0
+        assert stop_process(scaler) == 0
     failed = next(a for a in await alerts(nc) if a.kind == "scaling_failed")
     assert failed.pool == "normal"
     assert "the rules want 6 normal workers" in failed.message

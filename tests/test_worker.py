@@ -17,7 +17,7 @@ from tests.support import (
     request,
     running_worker,
     start_worker,
-    stopped,
+    stop_process,
     stored_count,
     wait_for_heartbeat,
     worker_env,
@@ -87,7 +87,7 @@ async def test_worker_translates_queued_requests_in_fewer_generate_calls_than_re
         results = await collect_results(nc, "translate.result.batch", 40)
         beat = await wait_for_heartbeat(nc, process.pid, processed=40)
     finally:
-        await stopped(process)
+        stop_process(process)
 
     assert {r.task_id for r in results} == {req.task_id for req in queued}
     assert all(r.status == "ok" for r in results)
@@ -105,7 +105,7 @@ async def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(
     slow = worker_env(nats_server.url, models, BASIC_MODEL=models.slow_t5, BATCH_SIZE=4)
     victim = start_worker(slow, Pool.NORMAL, log)
     await wait_for_heartbeat(nc, victim.pid, state="busy")
-    await stopped(victim, signal.SIGKILL)
+    stop_process(victim, signal.SIGKILL)
 
     async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
         results = await collect_results(nc, "translate.result.kill", 24)
@@ -126,7 +126,7 @@ async def test_worker_stopped_with_sigterm_mid_batch_finishes_it_and_loses_nothi
     slow = worker_env(nats_server.url, models, BASIC_MODEL=models.slow_t5, BATCH_SIZE=4)
     draining = start_worker(slow, Pool.NORMAL, log)
     await wait_for_heartbeat(nc, draining.pid, state="busy")
-    exit_code = await stopped(draining, signal.SIGTERM)
+    exit_code = stop_process(draining, signal.SIGTERM)
     finished_before_exit = await stored_count(nc, RESULTS_STREAM, "translate.result.term")
 
     async with running_worker(nc, worker_env(nats_server.url, models), Pool.NORMAL, log):
@@ -165,13 +165,13 @@ async def test_a_killed_workers_batch_is_answered_within_seconds_with_the_defaul
         for req in queued:
             await publish_request(nc, req, "translate.result.ackwait")
         beat = await busy(nc, set(workers))  # the worker holding a batch dies
-        await stopped(workers[beat.pid], signal.SIGKILL)
+        stop_process(workers[beat.pid], signal.SIGKILL)
         killed = time.monotonic()
         results = await collect_results(nc, "translate.result.ackwait", 6, timeout=60)
         answered = time.monotonic() - killed
     finally:
         for process in workers.values():
-            await stopped(process)
+            stop_process(process)
         await nc.close()
     assert beat.in_flight > 0
     assert sorted(r.task_id for r in results) == sorted(q.task_id for q in queued)
@@ -212,5 +212,5 @@ async def test_heartbeats_come_back_after_nats_restarts_without_their_bucket(
         finally:
             await nc.close()
     finally:
-        await stopped(process)
+        stop_process(process)
         server.stop()

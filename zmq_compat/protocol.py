@@ -7,7 +7,6 @@ request types are in `envelopes.py`, its story text objects in `stories.py`."""
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from zmq_compat.envelopes import Unsupported
 from zmq_compat.errors import BadFrame, TooLong
 from zmq_compat.stories import StoryRequest, parse_story
 
-log = logging.getLogger(__name__)
 TRANSLATOR_VERSION = "1.0.0"
 _PEEK_BYTES = 65_536
 
@@ -71,25 +69,12 @@ class TextRequest:
     typed: bool
 
 
-Parsed = Ping | TextRequest | StoryRequest | Unsupported | BadFrame
+Parsed = Ping | TextRequest | StoryRequest | Unsupported
 
 
 def parse(frame: bytes, max_bytes: int, max_text_length: int) -> Parsed:
-    """What a frame from the gateway is, every case here: a ping; a text's request (0.4.9's, or
-    the current gateway's with `type`); a story text object's; a type not served here (with the
-    error event its caller listens for); or a BadFrame, with what could be read of it to answer
-    (TooLong: a text over MAX_TEXT_LENGTH). Never raises: a frame nobody foresaw is a BadFrame
-    too, and the shim goes on."""
-    try:
-        return _parse(frame, max_bytes, max_text_length)
-    except BadFrame as bad:
-        return bad
-    except Exception as exc:
-        log.exception("zmq_compat: a frame could not be read")
-        return BadFrame(f"invalid request: {type(exc).__name__}")
-
-
-def _parse(frame: bytes, max_bytes: int, max_text_length: int) -> Parsed:
+    """A ping, a request (a text's, a story text object's, or one not served here, with its
+    error event); BadFrame (with what could be read of it) otherwise."""
     if len(frame) > max_bytes:
         raise BadFrame(
             f"frame too large: {len(frame)} bytes, the maximum is {max_bytes}",

@@ -231,30 +231,34 @@ class Shim:
                 await self._drained.wait()
 
     async def _dispatch(self, frame: bytes, requests: anyio.abc.ObjectSendStream[Received]) -> None:
-        parsed = protocol.parse(
-            frame, self.settings.zmq_max_frame_bytes, self.settings.max_text_length
-        )
+        try:
+            parsed = protocol.parse(
+                frame, self.settings.zmq_max_frame_bytes, self.settings.max_text_length
+            )
+        except BadFrame as bad:
+            await self._refuse(bad)
+            return
+        except Exception as exc:  # a frame nobody foresaw: refused, and the shim goes on
+            log.exception("zmq_compat: a frame could not be read")
+            await self._refuse(BadFrame(f"invalid request: {type(exc).__name__}"))
+            return
+        if isinstance(parsed, protocol.Ping):
+            await self._pong()
+            return
+        if isinstance(parsed, envelopes.Unsupported):
+            await self._not_served(parsed)
+            return
         request: TranslationRequest | None
-        match parsed:
-            case BadFrame():
-                await self._refuse(parsed)
+        if isinstance(parsed, StoryRequest):
+            request = self._story_targets(parsed)
+            if request is None:
+                await self._nothing_to_translate(parsed)
                 return
-            case protocol.Ping():
-                await self._pong()
+        else:
+            request = await self._repush(parsed.request)
+            request = request and await self._served(request, parsed.typed)
+            if request is None:
                 return
-            case envelopes.Unsupported():
-                await self._not_served(parsed)
-                return
-            case StoryRequest():
-                request = self._story_targets(parsed)
-                if request is None:
-                    await self._nothing_to_translate(parsed)
-                    return
-            case protocol.TextRequest():
-                request = await self._repush(parsed.request)
-                request = request and await self._served(request, parsed.typed)
-                if request is None:
-                    return
         full = self._hold_full()
         self.in_flight += 1  # until its fate (`_fate`)
         if full:
