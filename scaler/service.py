@@ -25,6 +25,7 @@ from scaler.records import HostBounds, PoolPlan, ScalerAnnouncement
 from scaler.settings import ScalerSettings
 from scaler.supervisor import Supervisor
 from translator.bus import heartbeat
+from translator.bus.client import why
 from translator.contracts.messages import Alert, ScalingEvent
 from translator.contracts.subjects import Pool
 
@@ -76,7 +77,7 @@ class Scaler:
         except (nats.errors.Error, JetStreamError, TimeoutError) as exc:
             if self.observe_error is None:
                 log.warning("cannot observe the pools: %s", exc or type(exc).__name__)
-            self.observe_error = f"{type(exc).__name__}: {exc}"
+            self.observe_error = why(exc)
             self.views = {}
             raise
         if self.observe_error is not None:

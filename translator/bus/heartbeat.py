@@ -10,6 +10,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from translator.bus import buckets
+from translator.bus.client import why
 from translator.contracts.messages import encode
 from translator.contracts.subjects import HEARTBEAT_BUCKET
 from translator.contracts.telemetry import WorkerHeartbeat
@@ -32,7 +33,7 @@ async def publish(bucket: KeyValue, beat: WorkerHeartbeat) -> str | None:
     try:
         await bucket.put(heartbeat_key(beat.pool, beat.worker_id), encode(beat))
     except (nats.errors.Error, TimeoutError) as exc:
-        return f"{type(exc).__name__}: {exc}"
+        return why(exc)
     return None
 
 
